@@ -1,1 +1,1 @@
-
+"""Events in and out: envelope, transactional outbox + relay, inbox + consumer loop, topics."""

@@ -1,0 +1,25 @@
+from __future__ import annotations
+
+from sqlalchemy import Engine, create_engine
+
+# Each service process runs its gRPC handlers, outbox relay and consumer on a
+# bounded thread pool; the pool is sized to that, not to the request rate.
+DEFAULT_POOL_SIZE = 20
+DEFAULT_MAX_OVERFLOW = 10
+POOL_TIMEOUT_S = 10
+STATEMENT_TIMEOUT_MS = 15_000
+
+
+def create_engine_for(url: str, *, application_name: str, pool_size: int = DEFAULT_POOL_SIZE) -> Engine:
+    """An engine whose connections name the service in pg_stat_activity and time out statements."""
+    return create_engine(
+        url,
+        pool_size=pool_size,
+        max_overflow=DEFAULT_MAX_OVERFLOW,
+        pool_timeout=POOL_TIMEOUT_S,
+        pool_pre_ping=True,
+        connect_args={
+            "application_name": application_name,
+            "options": f"-c statement_timeout={STATEMENT_TIMEOUT_MS}",
+        },
+    )

@@ -1,0 +1,51 @@
+"""Domain errors with a meaning, free of any transport.
+
+The domain raises these; the gRPC edge (paykit.grpckit) maps each class to
+one status code in one place, so a caller always gets a status with a
+field-level message and never a stack trace.
+"""
+
+from __future__ import annotations
+
+
+class DomainError(Exception):
+    """Base of every error the domain raises on purpose."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+
+class InvalidArgument(DomainError):
+    """A request field is malformed; `field` is its path, e.g. "amount.minor"."""
+
+    def __init__(self, field: str, message: str) -> None:
+        super().__init__(f"{field}: {message}")
+        self.field = field
+        self.reason = message
+
+
+class NotFound(DomainError):
+    pass
+
+
+class AlreadyExists(DomainError):
+    pass
+
+
+class FailedPrecondition(DomainError):
+    """The request is well formed but the current state refuses it (an illegal transition)."""
+
+
+class Unavailable(DomainError):
+    """A dependency (a channel, another service) did not answer; safe to retry later."""
+
+
+class InvariantViolation(Exception):
+    """A condition that must always hold did not: a bug, never a user error."""
+
+
+def invariant(condition: bool, message: str) -> None:
+    """Check an invariant in production code (`assert` vanishes under -O)."""
+    if not condition:
+        raise InvariantViolation(message)

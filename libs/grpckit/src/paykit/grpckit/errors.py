@@ -1,0 +1,52 @@
+"""The one place where domain errors become gRPC status codes."""
+
+from __future__ import annotations
+
+import grpc
+from google.rpc import code_pb2, error_details_pb2, status_pb2
+
+from paykit.errors import (
+    AlreadyExists,
+    DomainError,
+    FailedPrecondition,
+    InvalidArgument,
+    NotFound,
+    Unavailable,
+)
+
+STATUS_DETAILS_KEY = "grpc-status-details-bin"
+
+_CODES: tuple[tuple[type[DomainError], grpc.StatusCode], ...] = (
+    (InvalidArgument, grpc.StatusCode.INVALID_ARGUMENT),
+    (NotFound, grpc.StatusCode.NOT_FOUND),
+    (AlreadyExists, grpc.StatusCode.ALREADY_EXISTS),
+    (FailedPrecondition, grpc.StatusCode.FAILED_PRECONDITION),
+    (Unavailable, grpc.StatusCode.UNAVAILABLE),
+)
+
+
+def status_code_of(error: DomainError) -> grpc.StatusCode:
+    for error_type, code in _CODES:
+        if isinstance(error, error_type):
+            return code
+    return grpc.StatusCode.FAILED_PRECONDITION
+
+
+def status_details(error: DomainError, code: grpc.StatusCode) -> bytes:
+    """A google.rpc.Status; INVALID_ARGUMENT carries a BadRequest naming the field."""
+    status = status_pb2.Status(code=code.value[0], message=error.message)
+    if isinstance(error, InvalidArgument):
+        bad_request = error_details_pb2.BadRequest(
+            field_violations=[
+                error_details_pb2.BadRequest.FieldViolation(field=error.field, description=error.reason)
+            ]
+        )
+        status.details.add().Pack(bad_request)
+    return status.SerializeToString()
+
+
+def internal_status(reference: str) -> tuple[grpc.StatusCode, str]:
+    return grpc.StatusCode.INTERNAL, f"internal error (reference {reference}); nothing was changed"
+
+
+__all__ = ["STATUS_DETAILS_KEY", "code_pb2", "internal_status", "status_code_of", "status_details"]

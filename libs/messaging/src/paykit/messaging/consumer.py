@@ -1,0 +1,184 @@
+"""The consumer loop: batch of Kafka messages -> one database transaction -> offsets.
+
+Per batch: each message's event id goes into the inbox and its handler runs
+inside a savepoint of one transaction; the transaction commits, then the
+offsets are committed. A crash before the offset commit replays the batch,
+and the inbox turns every replayed event into a no-op.
+
+Failures are split in two. A message that cannot be processed (undecodable,
+or its handler raises) is poison: its savepoint is rolled back and it goes
+to `<topic>.dlq` with the reason, so it never blocks its partition. A
+database that is unreachable is not the message's fault: the whole batch is
+retried with capped backoff, since sending every message to the DLQ while
+the database is down would be the real loss.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+from confluent_kafka import Consumer, KafkaError, Message, Producer, TopicPartition
+from opentelemetry import trace
+from sqlalchemy.exc import InterfaceError, OperationalError
+from sqlalchemy.orm import Session, sessionmaker
+
+from paykit.events.v1.envelope_pb2 import Envelope
+from paykit.messaging.envelope import PoisonMessage, decode_envelope
+from paykit.messaging.inbox import first_delivery
+from paykit.messaging.kafka_config import consumer_config, producer_config
+from paykit.messaging.topics import dlq_of
+from paykit.telemetry import carrier_from_headers, extract_context, tracer
+
+log = logging.getLogger(__name__)
+
+CONSUMER_BATCH_SIZE = 200
+CONSUMER_POLL_TIMEOUT_S = 0.2
+TRANSIENT_BACKOFF_START_S = 0.2
+TRANSIENT_BACKOFF_MAX_S = 10.0
+DLQ_FLUSH_TIMEOUT_S = 30.0
+DLQ_REASON_MAX_CHARS = 2_000
+
+EventHandler = Callable[[Session, Envelope], None]
+TRANSIENT_ERRORS = (OperationalError, InterfaceError)
+
+
+@dataclass(frozen=True)
+class DeadLetter:
+    message: Message
+    reason: str
+
+
+class ConsumerLoop:
+    def __init__(
+        self,
+        *,
+        name: str,
+        bootstrap_servers: str,
+        group_id: str,
+        topics: Sequence[str],
+        session_factory: sessionmaker[Session],
+        handler: EventHandler,
+        after_commit: Callable[[], None] | None = None,
+    ) -> None:
+        self.name = name
+        self._topics = list(topics)
+        self._session_factory = session_factory
+        self._handler = handler
+        self._after_commit = after_commit or (lambda: None)
+        self._consumer = Consumer(consumer_config(bootstrap_servers, group_id, name))
+        self._dlq = Producer(producer_config(bootstrap_servers, f"{name}-dlq"))
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._tracer = tracer("paykit.messaging.consumer")
+
+    # -- lifecycle ---------------------------------------------------------
+    def start(self) -> None:
+        self._consumer.subscribe(self._topics)
+        self._thread = threading.Thread(target=self.run, name=f"consumer-{self.name}", daemon=True)
+        self._thread.start()
+
+    def stop(self, timeout_s: float = 10.0) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout_s)
+        self._consumer.close()
+        self._dlq.flush(timeout_s)
+
+    def run(self) -> None:
+        while not self._stop.is_set():
+            messages = self._consumer.consume(CONSUMER_BATCH_SIZE, CONSUMER_POLL_TIMEOUT_S)
+            usable = [m for m in messages if self._usable(m)]
+            if usable:
+                self.process_batch(usable)
+
+    def _usable(self, message: Message) -> bool:
+        err = message.error()
+        if err is None:
+            return True
+        if err.code() != KafkaError._PARTITION_EOF:
+            log.warning("kafka consumer error", extra={"consumer": self.name, "error": str(err)})
+        return False
+
+    # -- one batch ---------------------------------------------------------
+    def process_batch(self, messages: Sequence[Message]) -> None:
+        backoff_s = TRANSIENT_BACKOFF_START_S
+        while True:
+            try:
+                dead = self._apply(messages)
+                break
+            except TRANSIENT_ERRORS:
+                log.exception("database unavailable; retrying batch", extra={"consumer": self.name})
+                if self._stop.wait(backoff_s):
+                    return  # offsets not committed: the batch is redelivered after restart
+                backoff_s = min(backoff_s * 2, TRANSIENT_BACKOFF_MAX_S)
+        if dead:
+            self._send_to_dlq(dead)
+        self._commit(messages)
+        self._after_commit()
+
+    def _apply(self, messages: Sequence[Message]) -> list[DeadLetter]:
+        dead: list[DeadLetter] = []
+        with self._session_factory() as session, session.begin():
+            for message in messages:
+                reason = self._apply_one(session, message)
+                if reason is not None:
+                    dead.append(DeadLetter(message, reason))
+        return dead
+
+    def _apply_one(self, session: Session, message: Message) -> str | None:
+        """Apply one message in a savepoint; returns why it is poison, or None."""
+        try:
+            envelope = decode_envelope(message.value())
+        except PoisonMessage as exc:
+            return str(exc)
+        parent = extract_context(carrier_from_headers(message.headers()))
+        with self._tracer.start_as_current_span(
+            f"consume {envelope.event_type}",
+            context=parent,
+            kind=trace.SpanKind.CONSUMER,
+            attributes={"messaging.destination": message.topic() or "", "event.id": envelope.event_id},
+        ) as span:
+            savepoint = session.begin_nested()
+            try:
+                if first_delivery(session, self.name, envelope.event_id, message.topic() or ""):
+                    self._handler(session, envelope)
+                else:
+                    span.set_attribute("event.duplicate", True)
+                savepoint.commit()
+                return None
+            except TRANSIENT_ERRORS:
+                raise
+            except Exception as exc:
+                savepoint.rollback()
+                log.exception(
+                    "poison message sent to DLQ",
+                    extra={"consumer": self.name, "event_id": envelope.event_id, "topic": message.topic()},
+                )
+                return f"{type(exc).__name__}: {exc}"
+
+    def _send_to_dlq(self, dead: Sequence[DeadLetter]) -> None:
+        for letter in dead:
+            msg = letter.message
+            headers = list(msg.headers() or []) + [
+                ("dlq.reason", letter.reason[:DLQ_REASON_MAX_CHARS].encode()),
+                ("dlq.consumer", self.name.encode()),
+                ("dlq.source", f"{msg.topic()}/{msg.partition()}/{msg.offset()}".encode()),
+            ]
+            self._dlq.produce(dlq_of(msg.topic() or "unknown"), key=msg.key(), value=msg.value(), headers=headers)
+        remaining = self._dlq.flush(DLQ_FLUSH_TIMEOUT_S)
+        if remaining:
+            # Not committing keeps the poison messages; they come back and are retried.
+            raise RuntimeError(f"{remaining} dead letters not acknowledged by Kafka")
+
+    def _commit(self, messages: Sequence[Message]) -> None:
+        next_offsets: dict[tuple[str, int], int] = {}
+        for msg in messages:
+            tp = (msg.topic() or "", msg.partition() or 0)
+            next_offsets[tp] = max(next_offsets.get(tp, 0), (msg.offset() or 0) + 1)
+        # Asynchronous is safe: a commit lost in a crash only replays events the inbox dedupes.
+        self._consumer.commit(
+            offsets=[TopicPartition(t, p, o) for (t, p), o in next_offsets.items()], asynchronous=True
+        )

@@ -1,0 +1,23 @@
+"""Recording consumed event ids in the same transaction as their effect."""
+
+from __future__ import annotations
+
+from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy.orm import Session
+
+from paykit.messaging.schema import inbox
+
+
+def first_delivery(session: Session, consumer: str, event_id: str, topic: str) -> bool:
+    """True the first time `consumer` sees `event_id`; False for a replay.
+
+    The primary key makes this race-free: two replicas handling the same
+    event concurrently cannot both insert, one waits and then sees a conflict.
+    """
+    row = session.execute(
+        insert(inbox)
+        .values(consumer=consumer, event_id=event_id, topic=topic)
+        .on_conflict_do_nothing()
+        .returning(inbox.c.event_id)
+    ).first()
+    return row is not None

@@ -1,0 +1,27 @@
+"""Writing events in the same transaction as the state change they describe."""
+
+from __future__ import annotations
+
+from sqlalchemy.orm import Session
+
+from paykit.messaging.envelope import OutgoingEvent
+from paykit.messaging.schema import outbox
+from paykit.telemetry import inject_carrier
+
+
+def add_to_outbox(session: Session, event: OutgoingEvent) -> None:
+    """Stage `event` in the caller's transaction; it is published only if that commits.
+
+    The current trace context is stored with the row so the relay, running
+    later in another thread, publishes the event inside the same trace.
+    """
+    session.execute(
+        outbox.insert().values(
+            event_id=event.event_id,
+            event_type=event.event_type,
+            topic=event.topic,
+            message_key=event.key,
+            payload=event.value,
+            trace_headers=inject_carrier(),
+        )
+    )

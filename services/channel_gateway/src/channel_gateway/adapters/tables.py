@@ -1,0 +1,56 @@
+"""channel-gateway's tables: charges, raw exchanges, raw notifications."""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+from sqlalchemy.dialects.postgresql import JSONB
+
+metadata = sa.MetaData()
+
+charges = sa.Table(
+    "charges",
+    metadata,
+    sa.Column("payment_id", sa.Text, primary_key=True),
+    sa.Column("order_id", sa.Text, nullable=False),
+    sa.Column("channel", sa.Text, nullable=False),
+    sa.Column("amount_minor", sa.BigInteger, nullable=False),
+    sa.Column("currency", sa.String(3), nullable=False),
+    sa.Column("state", sa.Text),
+    sa.Column("channel_trade_no", sa.Text),
+    sa.Column("pay_url", sa.Text),
+    sa.Column("decline_code", sa.Text),
+    sa.Column("decline_message", sa.Text),
+    # The payment's trace context, so the channel's later notification joins its trace.
+    sa.Column("trace_headers", JSONB, nullable=False),
+    sa.Column("created_at", sa.DateTime(timezone=True), nullable=False, server_default=sa.func.now()),
+)
+
+channel_exchanges = sa.Table(
+    "channel_exchanges",
+    metadata,
+    sa.Column("id", sa.BigInteger, primary_key=True, autoincrement=True),
+    sa.Column("payment_id", sa.Text, nullable=False, index=True),
+    sa.Column("channel", sa.Text, nullable=False),
+    sa.Column("operation", sa.Text, nullable=False),
+    sa.Column("request_body", sa.Text, nullable=False),
+    sa.Column("response_status", sa.Integer),
+    sa.Column("response_body", sa.Text),
+    sa.Column("latency_ms", sa.Integer),
+    sa.Column("error", sa.Text),
+    sa.Column("created_at", sa.DateTime(timezone=True), nullable=False, server_default=sa.func.now()),
+)
+
+notifications = sa.Table(
+    "notifications",
+    metadata,
+    sa.Column("notification_id", sa.Text, primary_key=True),
+    sa.Column("channel", sa.Text, nullable=False),
+    sa.Column("channel_notify_id", sa.Text),
+    sa.Column("payment_id", sa.Text, index=True),
+    sa.Column("headers", JSONB, nullable=False),
+    sa.Column("body", sa.LargeBinary, nullable=False),
+    sa.Column("verdict", sa.Text, nullable=False),
+    sa.Column("reject_reason", sa.Text),
+    sa.Column("published_event_id", sa.Text),
+    sa.Column("received_at", sa.DateTime(timezone=True), nullable=False, server_default=sa.func.now()),
+)

@@ -1,0 +1,79 @@
+"""OrderService over gRPC: protobuf in, domain calls, protobuf out."""
+
+from __future__ import annotations
+
+import grpc
+
+from paykit.contracts.convert import money_from_proto, money_to_proto, timestamp
+from paykit.db import run_blocking
+from paykit.errors import InvalidArgument
+from paykit.order.v1 import order_pb2, order_pb2_grpc
+
+from order_service.domain.order import Order
+from order_service.domain.validation import validate_money
+from order_service.service_layer import services
+from order_service.service_layer.services import PaymentPort, UowFactory
+
+SERVICE_NAME = order_pb2.DESCRIPTOR.services_by_name["OrderService"].full_name
+
+
+def to_proto(order: Order) -> order_pb2.Order:
+    return order_pb2.Order(
+        order_id=order.order_id,
+        merchant_id=order.merchant_id,
+        merchant_order_no=order.merchant_order_no,
+        amount=money_to_proto(order.amount),
+        subject=order.subject,
+        status=order_pb2.OrderStatus.Value(f"ORDER_STATUS_{order.status.value}"),
+        payment_id=order.payment_id or "",
+        created_at=timestamp(order.created_at),
+        expires_at=timestamp(order.expires_at),
+        paid_at=timestamp(order.paid_at),
+    )
+
+
+def _require_order_id(order_id: str) -> str:
+    if not order_id:
+        raise InvalidArgument("order_id", "is required")
+    return order_id
+
+
+class OrderServicer(order_pb2_grpc.OrderServiceServicer):
+    def __init__(self, uow_factory: UowFactory, payments: PaymentPort) -> None:
+        self._uow_factory = uow_factory
+        self._payments = payments
+
+    async def CreateOrder(
+        self, request: order_pb2.CreateOrderRequest, context: grpc.aio.ServicerContext
+    ) -> order_pb2.Order:
+        if not request.HasField("amount"):
+            raise InvalidArgument("amount", "is required")
+        money_from_proto(request.amount, "amount")
+        command = services.CreateOrder(
+            merchant_id=request.merchant_id,
+            merchant_order_no=request.merchant_order_no,
+            amount=validate_money("amount", request.amount.minor, request.amount.currency),
+            subject=request.subject,
+            expires_in_s=request.expires_in_s,
+        )
+        order = await run_blocking(services.create_order, self._uow_factory, command)
+        return to_proto(order)
+
+    async def GetOrder(
+        self, request: order_pb2.GetOrderRequest, context: grpc.aio.ServicerContext
+    ) -> order_pb2.Order:
+        order = await run_blocking(services.get_order, self._uow_factory, _require_order_id(request.order_id))
+        return to_proto(order)
+
+    async def PayOrder(
+        self, request: order_pb2.PayOrderRequest, context: grpc.aio.ServicerContext
+    ) -> order_pb2.PayOrderResponse:
+        order, payment = await services.pay_order(
+            self._uow_factory, self._payments, _require_order_id(request.order_id), request.method or "qr"
+        )
+        return order_pb2.PayOrderResponse(
+            order=to_proto(order),
+            payment_id=payment.payment_id,
+            payment_status=payment.status,
+            pay_url=payment.pay_url,
+        )

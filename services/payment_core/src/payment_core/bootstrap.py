@@ -1,0 +1,52 @@
+"""The only place that builds payment-core's real objects."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from sqlalchemy.orm import sessionmaker
+
+from paykit.db import create_engine_for, run_migrations
+from paykit.grpckit.runner import ServiceParts
+from paykit.messaging.consumer import ConsumerLoop
+from paykit.messaging.relay import OutboxRelay
+from paykit.messaging.topics import CHANNEL_NOTIFICATIONS
+from paykit.payment.v1 import payment_pb2_grpc
+
+from payment_core.adapters.gateway_client import ChannelGatewayClient
+from payment_core.entrypoints.consumers import CONSUMER_NAME, handle_channel_notification
+from payment_core.entrypoints.grpc_server import SERVICE_NAME, PaymentServicer
+from payment_core.service_layer.unit_of_work import PaymentUnitOfWork
+from payment_core.settings import PaymentCoreSettings
+
+MIGRATIONS = Path(__file__).resolve().parents[2] / "migrations"
+
+
+def migrate(database_url: str) -> None:
+    run_migrations(MIGRATIONS, database_url)
+
+
+def build(settings: PaymentCoreSettings) -> ServiceParts:
+    if settings.migrate_on_start:
+        migrate(settings.database_url)
+    engine = create_engine_for(settings.database_url, application_name="payment-core")
+    sessions = sessionmaker(engine, expire_on_commit=False)
+    relay = OutboxRelay(engine, settings.kafka_bootstrap_servers, "payment-core-relay")
+    consumer = ConsumerLoop(
+        name=CONSUMER_NAME,
+        bootstrap_servers=settings.kafka_bootstrap_servers,
+        group_id="payment-core",
+        topics=[CHANNEL_NOTIFICATIONS],
+        session_factory=sessions,
+        handler=handle_channel_notification,
+        after_commit=relay.wake,
+    )
+    gateway = ChannelGatewayClient(settings.channel_gateway_target)
+    servicer = PaymentServicer(lambda: PaymentUnitOfWork(sessions, relay.wake), gateway, settings.route_table())
+    return ServiceParts(
+        name="payment-core",
+        grpc_services=[(payment_pb2_grpc.add_PaymentServiceServicer_to_server, servicer, SERVICE_NAME)],
+        workers=[relay, consumer],
+        extra_stop=[gateway.close],
+        on_stop=[engine.dispose],
+    )
