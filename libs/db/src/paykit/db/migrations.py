@@ -7,12 +7,14 @@ from pathlib import Path
 from alembic import command
 from alembic.config import Config
 
+from paykit.db.engine import with_driver
+
 
 def alembic_config(script_location: Path, url: str) -> Config:
     config = Config()
     config.set_main_option("script_location", str(script_location))
     # Alembic reads options through ConfigParser: a literal % must be doubled.
-    config.set_main_option("sqlalchemy.url", url.replace("%", "%%"))
+    config.set_main_option("sqlalchemy.url", with_driver(url).replace("%", "%%"))
     return config
 
 

@@ -51,7 +51,11 @@ def write_ready_file(path: Path, info: dict[str, Any]) -> None:
     tmp.replace(path)
 
 
-async def serve(parts: ServiceParts, listen_address: str, ready_file: Path | None) -> None:
+async def serve(
+    build: Callable[[], ServiceParts], listen_address: str, ready_file: Path | None
+) -> None:
+    # Built inside the running loop: grpc.aio channels bind to the loop that exists when created.
+    parts = build()
     server, port = create_server(listen_address, parts.grpc_services)
     for worker in parts.workers:
         worker.start()
@@ -114,5 +118,5 @@ def run_service_main(
         migrate(settings.database_url)
         return 0
     setup_tracing(name)
-    asyncio.run(serve(build(settings), settings.grpc_listen, settings.ready_file))
+    asyncio.run(serve(lambda: build(settings), settings.grpc_listen, settings.ready_file))
     return 0

@@ -1,0 +1,189 @@
+"""The whole suite as local processes: Postgres, Kafka, topics, databases, services, simulator.
+
+Used by `make up` / `make demo` / `make down`, the e2e tests and the benches,
+so all of them run the suite the same way. Every service binds port 0 and
+reports its ports in a ready file; the suite waits for those files.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+import signal
+import subprocess
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from paykit.devstack.kafka import acquire_kafka
+from paykit.devstack.postgres import acquire_postgres, ensure_database
+from paykit.devstack.procs import pid_alive, stop_pid, tail, wait_for
+from paykit.messaging.topics import create_topics
+
+SERVICE_START_TIMEOUT_S = 60.0
+SERVICE_STOP_TIMEOUT_S = 15.0
+SUITE_FILE = "suite.json"
+DATABASES = {"order": "paykit_order", "payment_core": "paykit_payment", "channel_gateway": "paykit_gateway"}
+# Start order: each one's dependencies are already up when it starts.
+START_ORDER = ("channel_simulator", "channel_gateway", "payment_core", "order")
+
+
+@dataclass
+class ServiceProcess:
+    name: str
+    module: str
+    env: dict[str, str]
+    ready_file: Path
+    log_file: Path
+    pid: int = 0
+    info: dict[str, Any] = field(default_factory=dict)
+    popen: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> None:
+        self.ready_file.unlink(missing_ok=True)
+        log = self.log_file.open("ab")
+        self.popen = subprocess.Popen(
+            [sys.executable, "-m", self.module, "serve"],
+            env={**os.environ, **self.env, "READY_FILE": str(self.ready_file)},
+            stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+        )
+        self.pid = self.popen.pid
+
+    def wait_ready(self) -> dict[str, Any]:
+        def ready() -> bool:
+            if self.popen is not None and self.popen.poll() is not None:
+                raise RuntimeError(f"{self.name} exited with {self.popen.returncode}:\n{tail(self.log_file)}")
+            return self.ready_file.exists()
+
+        wait_for(ready, SERVICE_START_TIMEOUT_S, f"{self.name} to be ready")
+        self.info = json.loads(self.ready_file.read_text())
+        return self.info
+
+    def kill(self, sig: signal.Signals = signal.SIGKILL) -> None:
+        os.kill(self.pid, sig)
+        if self.popen is not None:
+            self.popen.wait(SERVICE_STOP_TIMEOUT_S)
+
+    def stop(self) -> None:
+        if self.pid and pid_alive(self.pid):
+            stop_pid(self.pid, SERVICE_STOP_TIMEOUT_S)
+        if self.popen is not None:
+            self.popen.poll()
+
+
+@dataclass
+class Suite:
+    run_dir: Path
+    kafka_bootstrap: str = ""
+    database_urls: dict[str, str] = field(default_factory=dict)
+    simulator_secret: str = ""
+    services: dict[str, ServiceProcess] = field(default_factory=dict)
+    _stops: list[Any] = field(default_factory=list)
+
+    # -- addresses ---------------------------------------------------------
+    def grpc_target(self, name: str) -> str:
+        return f"127.0.0.1:{self.services[name].info['grpc_port']}"
+
+    @property
+    def simulator_url(self) -> str:
+        return f"http://127.0.0.1:{self.services['channel_simulator'].info['http_port']}"
+
+    @property
+    def webhook_url(self) -> str:
+        return f"http://127.0.0.1:{self.services['channel_gateway'].info['webhook_port']}/webhooks/simulator"
+
+    # -- lifecycle ---------------------------------------------------------
+    def start_infrastructure(self) -> None:
+        self.run_dir.mkdir(parents=True, exist_ok=True)
+        (self.run_dir / "logs").mkdir(exist_ok=True)
+        postgres, stop_pg = acquire_postgres(self.run_dir)
+        self._stops.append(stop_pg)
+        kafka, stop_kafka = acquire_kafka(self.run_dir)
+        self._stops.append(stop_kafka)
+        self.kafka_bootstrap = kafka.bootstrap_servers
+        create_topics(self.kafka_bootstrap)
+        for service, database in DATABASES.items():
+            self.database_urls[service] = ensure_database(postgres, database)
+
+    def _env_for(self, name: str, extra: dict[str, str]) -> dict[str, str]:
+        common = {"KAFKA_BOOTSTRAP_SERVERS": self.kafka_bootstrap, "SIMULATOR_SECRET": self.simulator_secret,
+                  "LOG_LEVEL": os.environ.get("LOG_LEVEL", "WARNING")}
+        per_service = {
+            "channel_simulator": {"SIMULATOR_PORT": "0"},
+            "channel_gateway": {"GATEWAY_DATABASE_URL": self.database_urls.get("channel_gateway", ""),
+                                "GATEWAY_GRPC_LISTEN": "127.0.0.1:0", "GATEWAY_WEBHOOK_PORT": "0"},
+            "payment_core": {"PAYMENT_DATABASE_URL": self.database_urls.get("payment_core", ""),
+                             "PAYMENT_GRPC_LISTEN": "127.0.0.1:0"},
+            "order": {"ORDER_DATABASE_URL": self.database_urls.get("order", ""), "ORDER_GRPC_LISTEN": "127.0.0.1:0"},
+        }[name]
+        deps: dict[str, str] = {}
+        if name == "channel_gateway":
+            deps["SIMULATOR_URL"] = self.simulator_url
+        if name == "payment_core":
+            deps["CHANNEL_GATEWAY_TARGET"] = self.grpc_target("channel_gateway")
+        if name == "order":
+            deps["PAYMENT_CORE_TARGET"] = self.grpc_target("payment_core")
+        return {**common, **per_service, **deps, **extra}
+
+    def start_service(self, name: str, extra_env: dict[str, str] | None = None) -> ServiceProcess:
+        module = {"order": "order_service"}.get(name, name)
+        previous = self.services.get(name)
+        env = previous.env if previous is not None and extra_env is None else self._env_for(name, extra_env or {})
+        proc = ServiceProcess(name, module, env, self.run_dir / f"{name}.ready.json",
+                              self.run_dir / "logs" / f"{name}.log")
+        proc.start()
+        self.services[name] = proc
+        proc.wait_ready()
+        return proc
+
+    def restart_service(self, name: str) -> ServiceProcess:
+        """Start `name` again with the environment it had (after a kill)."""
+        return self.start_service(name)
+
+    def start(self, extra_env: dict[str, dict[str, str]] | None = None) -> None:
+        self.simulator_secret = self.simulator_secret or secrets.token_hex(16)
+        self.start_infrastructure()
+        for name in START_ORDER:
+            self.start_service(name, (extra_env or {}).get(name))
+        self.write_record()
+
+    def write_record(self) -> None:
+        record = {
+            "kafka_bootstrap": self.kafka_bootstrap,
+            "database_urls": self.database_urls,
+            "services": {n: {"pid": p.pid, **p.info} for n, p in self.services.items()},
+        }
+        (self.run_dir / SUITE_FILE).write_text(json.dumps(record, indent=2))
+
+    def stop(self) -> None:
+        for name in reversed(START_ORDER):
+            proc = self.services.get(name)
+            if proc is not None:
+                proc.stop()
+        while self._stops:
+            self._stops.pop()()
+
+
+def stop_recorded(run_dir: Path) -> list[str]:
+    """`make down`: stop what `make up` recorded, by pid, and nothing else."""
+    stopped = []
+    record_file = run_dir / SUITE_FILE
+    if record_file.exists():
+        record = json.loads(record_file.read_text())
+        for name in reversed(START_ORDER):
+            pid = record["services"].get(name, {}).get("pid")
+            if pid and pid_alive(pid):
+                stop_pid(pid, SERVICE_STOP_TIMEOUT_S)
+                stopped.append(name)
+        record_file.unlink()
+    for infra in ("kafka", "postgres"):
+        path = run_dir / f"{infra}.json"
+        if path.exists():
+            pid = json.loads(path.read_text()).get("pid")
+            if pid and pid_alive(pid):
+                stop_pid(pid, SERVICE_STOP_TIMEOUT_S)
+                stopped.append(infra)
+    return stopped
+
