@@ -46,7 +46,7 @@ def build(settings: PaymentCoreSettings) -> ServiceParts:
     return ServiceParts(
         name="payment-core",
         grpc_services=[(payment_pb2_grpc.add_PaymentServiceServicer_to_server, servicer, SERVICE_NAME)],
-        workers=[relay, consumer],
+        workers=[relay, consumer] if settings.outbox_relay_enabled else [consumer],
         extra_stop=[gateway.close],
         on_stop=[engine.dispose],
     )

@@ -16,6 +16,9 @@ class PaymentCoreSettings:
     routes: tuple[str, ...] = env_field("PAYMENT_ROUTES", default=("qr=simulator",))
     ready_file: Path | None = env_field("READY_FILE", default=None)
     log_level: str = env_field("LOG_LEVEL", default="INFO")
+    # Off runs this process without publishing its outbox (a separate relay
+    # process, or a drill); events wait, committed, until a relay runs.
+    outbox_relay_enabled: bool = env_field("OUTBOX_RELAY_ENABLED", default=True)
     migrate_on_start: bool = env_field("MIGRATE_ON_START", default=True)
 
     def route_table(self) -> dict[str, str]:

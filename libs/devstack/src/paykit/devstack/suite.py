@@ -95,7 +95,7 @@ class Suite:
         return f"http://127.0.0.1:{self.services['channel_gateway'].info['webhook_port']}/webhooks/simulator"
 
     # -- lifecycle ---------------------------------------------------------
-    def start_infrastructure(self) -> None:
+    def start_infrastructure(self, fresh_databases: bool = False) -> None:
         self.run_dir.mkdir(parents=True, exist_ok=True)
         (self.run_dir / "logs").mkdir(exist_ok=True)
         postgres, stop_pg = acquire_postgres(self.run_dir)
@@ -105,6 +105,8 @@ class Suite:
         self.kafka_bootstrap = kafka.bootstrap_servers
         create_topics(self.kafka_bootstrap)
         for service, database in DATABASES.items():
+            if fresh_databases:
+                drop_database(postgres.admin_url, database)
             self.database_urls[service] = ensure_database(postgres, database)
 
     def _env_for(self, name: str, extra: dict[str, str]) -> dict[str, str]:
@@ -131,6 +133,10 @@ class Suite:
         module = {"order": "order_service"}.get(name, name)
         previous = self.services.get(name)
         env = previous.env if previous is not None and extra_env is None else self._env_for(name, extra_env or {})
+        if previous is not None and previous.info:
+            previous.stop()
+            # A restarted service keeps its ports: the others hold its address.
+            env = {**env, **_pinned_ports(name, previous.info)}
         proc = ServiceProcess(name, module, env, self.run_dir / f"{name}.ready.json",
                               self.run_dir / "logs" / f"{name}.log")
         proc.start()
@@ -142,9 +148,9 @@ class Suite:
         """Start `name` again with the environment it had (after a kill)."""
         return self.start_service(name)
 
-    def start(self, extra_env: dict[str, dict[str, str]] | None = None) -> None:
+    def start(self, extra_env: dict[str, dict[str, str]] | None = None, fresh_databases: bool = False) -> None:
         self.simulator_secret = self.simulator_secret or secrets.token_hex(16)
-        self.start_infrastructure()
+        self.start_infrastructure(fresh_databases)
         for name in START_ORDER:
             self.start_service(name, (extra_env or {}).get(name))
         self.write_record()
@@ -164,6 +170,30 @@ class Suite:
                 proc.stop()
         while self._stops:
             self._stops.pop()()
+
+
+def _pinned_ports(name: str, info: dict[str, Any]) -> dict[str, str]:
+    if name == "channel_simulator":
+        return {"SIMULATOR_PORT": str(info["http_port"])}
+    listen = {"order": "ORDER_GRPC_LISTEN", "payment_core": "PAYMENT_GRPC_LISTEN",
+              "channel_gateway": "GATEWAY_GRPC_LISTEN"}[name]
+    pinned = {listen: f"127.0.0.1:{info['grpc_port']}"}
+    if name == "channel_gateway":
+        pinned["GATEWAY_WEBHOOK_PORT"] = str(info["webhook_port"])
+    return pinned
+
+
+def drop_database(admin_url: str, name: str) -> None:
+    """Tests start from empty databases so their counts are exact."""
+    import psycopg2
+
+    conn = psycopg2.connect(admin_url)
+    try:
+        conn.autocommit = True
+        with conn.cursor() as cur:
+            cur.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    finally:
+        conn.close()
 
 
 def stop_recorded(run_dir: Path) -> list[str]:

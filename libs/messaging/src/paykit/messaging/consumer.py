@@ -35,7 +35,8 @@ from paykit.telemetry import carrier_from_headers, extract_context, tracer
 log = logging.getLogger(__name__)
 
 CONSUMER_BATCH_SIZE = 200
-CONSUMER_POLL_TIMEOUT_S = 0.2
+# consume() waits this long to fill a batch: it bounds the latency each hop adds.
+CONSUMER_POLL_TIMEOUT_S = 0.05
 TRANSIENT_BACKOFF_START_S = 0.2
 TRANSIENT_BACKOFF_MAX_S = 10.0
 DLQ_FLUSH_TIMEOUT_S = 30.0

@@ -95,10 +95,11 @@ def notification(body: bytes) -> VerifiedNotification:
         amount = Money.parse(data["amount"], data["currency"], allow_zero=False)
         occurred_at = datetime.fromisoformat(data["paid_at"]) if data.get("paid_at") else datetime.now(UTC)
         fields = (str(data["notify_id"]), str(data["out_trade_no"]), str(data["trade_no"]))
-    except (ValueError, KeyError, TypeError) as exc:
-        raise NotificationRejected(f"malformed notification: {exc}") from exc
+    # AmountError is a ValueError: it must be caught first to keep its precise reason.
     except (AmountError, CurrencyError) as exc:
         raise NotificationRejected(f"amount in wrong format: {exc}") from exc
+    except (ValueError, KeyError, TypeError) as exc:
+        raise NotificationRejected(f"malformed notification: {exc}") from exc
     if status not in ("SUCCESS", "CLOSED", "FAILED"):
         raise NotificationRejected(f"unknown status {status!r}")
     notify_id, out_trade_no, trade_no = fields

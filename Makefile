@@ -1,0 +1,50 @@
+# The two commands a new user runs: `make demo` and `make test`.
+# Each installs what it needs (deploy/install-deps.sh) and is safe to run twice.
+SHELL := /bin/bash
+UV := $(shell command -v uv 2>/dev/null || echo "python3 -m uv")
+RUN := $(UV) run --frozen
+ROWS ?= 10000000
+
+.PHONY: help deps proto proto-check lint typecheck test test-unit demo up down bench-e2e clean
+
+help:
+	@echo "make demo       bring up Postgres, Kafka, every service and the simulator; pay 100 orders; stop"
+	@echo "make test       install what is needed, start private Postgres + Kafka, run every test, stop them"
+	@echo "make up / down  keep the suite running for manual use / stop it"
+	@echo "make proto      regenerate the Python code from protos/"
+	@echo "make lint       ruff + mypy + generated-code check"
+	@echo "make bench-e2e  sustained paid orders/s for 60 s -> bench/results/e2e.json"
+
+deps:
+	@bash deploy/install-deps.sh
+
+proto: deps
+	$(RUN) python -m paykit.contracts.codegen generate
+
+proto-check: deps
+	$(RUN) python -m paykit.contracts.codegen check
+
+lint: deps proto-check
+	$(RUN) ruff check libs services tests bench
+	$(RUN) mypy libs/*/src services/*/src
+
+test: deps proto-check
+	$(RUN) pytest -q
+
+test-unit: deps
+	$(RUN) pytest -q -m "not e2e"
+
+demo: deps
+	$(RUN) python -m paykit.devstack demo
+
+up: deps
+	$(RUN) python -m paykit.devstack up
+
+down:
+	$(RUN) python -m paykit.devstack down
+
+bench-e2e: deps
+	$(RUN) python bench/e2e.py
+
+clean: down
+	rm -rf .run

@@ -1,0 +1,235 @@
+"""The consumer loop against a real Postgres and a real Kafka broker."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+
+import pytest
+from confluent_kafka import Producer
+from google.protobuf.wrappers_pb2 import StringValue
+from paykit.devstack.fixtures import committed_offsets, read_n, unique_name, wait_until
+from paykit.events.v1.envelope_pb2 import Envelope
+from paykit.messaging.consumer import ConsumerLoop
+from paykit.messaging.envelope import OutgoingEvent, pack, unpack
+from paykit.messaging.schema import inbox
+from paykit.messaging.topics import dlq_of
+from sqlalchemy import Engine, func, select, text
+from sqlalchemy.orm import Session, sessionmaker
+
+pytestmark = pytest.mark.usefixtures("msg_clean_tables")
+
+EXPLODE = "test.explode"
+POISON_BYTES = b"this is not a protobuf Envelope"
+WAIT_S = 20.0
+
+
+def event(note: str, event_type: str = "test.noted", key: str = "k") -> OutgoingEvent:
+    return pack(
+        topic="unused-by-these-tests",
+        key=key,
+        event_type=event_type,
+        aggregate_type="test",
+        aggregate_id=key,
+        payload=StringValue(value=note),
+        producer="messaging-tests",
+    )
+
+
+def record_effect(session: Session, envelope: Envelope) -> None:
+    """The handler under test: one row per applied event; `test.explode` always fails."""
+    note = unpack(envelope, StringValue).value
+    if envelope.event_type == EXPLODE:
+        raise ValueError(f"handler refuses {note}")
+    session.execute(
+        text("INSERT INTO test_effects (event_id, note) VALUES (:event_id, :note)"),
+        {"event_id": envelope.event_id, "note": note},
+    )
+
+
+def produce(bootstrap: str, topic: str, values: list[bytes], key: bytes = b"k") -> None:
+    """Write raw values to partition 0 of `topic`, in order, and wait for the acks."""
+    producer = Producer({"bootstrap.servers": bootstrap, "enable.idempotence": True, "acks": "all"})
+    for value in values:
+        producer.produce(topic, key=key, value=value, partition=0)
+    assert producer.flush(WAIT_S) == 0
+
+
+def effects(engine: Engine) -> list[tuple[str, str]]:
+    with engine.connect() as conn:
+        rows = conn.execute(text("SELECT event_id, note FROM test_effects ORDER BY id")).all()
+    return [(r.event_id, r.note) for r in rows]
+
+
+def inbox_event_ids(engine: Engine, consumer: str) -> list[str]:
+    with engine.connect() as conn:
+        return list(
+            conn.execute(select(inbox.c.event_id).where(inbox.c.consumer == consumer)).scalars()
+        )
+
+
+@pytest.fixture
+def make_loop(msg_engine: Engine, msg_kafka_bootstrap: str) -> Iterator[Callable[..., ConsumerLoop]]:
+    """Factory for loops on one topic; every loop made is stopped after the test."""
+    loops: list[ConsumerLoop] = []
+
+    def make(topic: str, group_id: str, name: str = "loop-test") -> ConsumerLoop:
+        loop = ConsumerLoop(
+            name=name,
+            bootstrap_servers=msg_kafka_bootstrap,
+            group_id=group_id,
+            topics=[topic],
+            session_factory=sessionmaker(msg_engine),
+            handler=record_effect,
+        )
+        loops.append(loop)
+        return loop
+
+    yield make
+    for loop in loops:
+        loop.stop()
+
+
+def test_same_event_delivered_five_times_in_and_across_batches_takes_effect_once(
+    make_loop: Callable[..., ConsumerLoop],
+    msg_engine: Engine,
+    msg_kafka_bootstrap: str,
+    msg_new_topic: Callable[..., str],
+) -> None:
+    topic = msg_new_topic("consumer.dedupe")
+    once = event("charged once")
+    produce(msg_kafka_bootstrap, topic, [once.value] * 5)
+    deliveries = read_n(msg_kafka_bootstrap, topic, 5)
+    assert len(deliveries) == 5
+    loop = make_loop(topic, unique_name("dedupe-"), name="dedupe-consumer")
+
+    # A duplicate inside one batch, then replays in later batches.
+    loop.process_batch(deliveries[0:2])
+    loop.process_batch(deliveries[2:3])
+    loop.process_batch(deliveries[3:5])
+
+    assert effects(msg_engine) == [(once.event_id, "charged once")]
+    assert inbox_event_ids(msg_engine, "dedupe-consumer") == [once.event_id]
+
+
+def test_running_loop_applies_an_event_delivered_five_times_once(
+    make_loop: Callable[..., ConsumerLoop],
+    msg_engine: Engine,
+    msg_kafka_bootstrap: str,
+    msg_new_topic: Callable[..., str],
+) -> None:
+    topic = msg_new_topic("consumer.dedupe-thread")
+    once = event("shipped once")
+    produce(msg_kafka_bootstrap, topic, [once.value] * 5)
+    group = unique_name("dedupe-thread-")
+    loop = make_loop(topic, group, name="dedupe-thread-consumer")
+
+    loop.start()
+    wait_until(
+        lambda: committed_offsets(msg_kafka_bootstrap, group, topic) == {0: 5},
+        WAIT_S,
+        "the loop to commit all five deliveries",
+    )
+    loop.stop()
+
+    assert effects(msg_engine) == [(once.event_id, "shipped once")]
+    assert inbox_event_ids(msg_engine, "dedupe-thread-consumer") == [once.event_id]
+
+
+def test_poison_and_failing_messages_go_to_the_dlq_with_a_reason_and_the_rest_of_the_batch_applies(
+    make_loop: Callable[..., ConsumerLoop],
+    msg_engine: Engine,
+    msg_kafka_bootstrap: str,
+    msg_new_topic: Callable[..., str],
+) -> None:
+    topic = msg_new_topic("consumer.poison")
+    before, failing, after = event("before"), event("boom", event_type=EXPLODE), event("after")
+    produce(msg_kafka_bootstrap, topic, [before.value, POISON_BYTES, failing.value, after.value])
+    batch = read_n(msg_kafka_bootstrap, topic, 4)
+    assert len(batch) == 4
+    loop = make_loop(topic, unique_name("poison-"), name="poison-consumer")
+
+    loop.process_batch(batch)  # one batch: the poison does not abort it
+
+    assert effects(msg_engine) == [(before.event_id, "before"), (after.event_id, "after")]
+    # The failing handler's savepoint was rolled back, inbox row included: a fixed
+    # handler could still apply the event if it is replayed from the DLQ.
+    assert sorted(inbox_event_ids(msg_engine, "poison-consumer")) == sorted(
+        [before.event_id, after.event_id]
+    )
+
+    dead = read_n(msg_kafka_bootstrap, dlq_of(topic), 2)
+    assert len(dead) == 2
+    assert [m.value() for m in dead] == [POISON_BYTES, failing.value]
+    reasons = [dict(m.headers() or [])["dlq.reason"].decode() for m in dead]
+    assert "Envelope" in reasons[0]
+    assert reasons[1].startswith("ValueError") and "handler refuses boom" in reasons[1]
+    sources = [dict(m.headers() or [])["dlq.source"].decode() for m in dead]
+    assert sources == [f"{topic}/0/1", f"{topic}/0/2"]
+    assert all(m.key() == b"k" for m in dead)
+
+
+def test_partition_is_not_blocked_by_poison_later_messages_are_applied_by_the_running_loop(
+    make_loop: Callable[..., ConsumerLoop],
+    msg_engine: Engine,
+    msg_kafka_bootstrap: str,
+    msg_new_topic: Callable[..., str],
+) -> None:
+    topic = msg_new_topic("consumer.unblocked")
+    failing, good = event("boom", event_type=EXPLODE), event("good")
+    produce(msg_kafka_bootstrap, topic, [POISON_BYTES, failing.value])
+    group = unique_name("unblocked-")
+    loop = make_loop(topic, group, name="unblocked-consumer")
+    loop.start()
+
+    wait_until(
+        lambda: committed_offsets(msg_kafka_bootstrap, group, topic) == {0: 2},
+        WAIT_S,
+        "the loop to move past the poison messages",
+    )
+    produce(msg_kafka_bootstrap, topic, [good.value])
+    wait_until(lambda: effects(msg_engine) != [], WAIT_S, "the later good message to be applied")
+    wait_until(
+        lambda: committed_offsets(msg_kafka_bootstrap, group, topic) == {0: 3},
+        WAIT_S,
+        "the loop to commit the good message",
+    )
+    loop.stop()
+
+    assert effects(msg_engine) == [(good.event_id, "good")]
+    assert len(read_n(msg_kafka_bootstrap, dlq_of(topic), 2)) == 2
+
+
+def test_committed_offset_moves_past_the_batch_after_process_batch(
+    make_loop: Callable[..., ConsumerLoop],
+    msg_engine: Engine,
+    msg_kafka_bootstrap: str,
+    msg_new_topic: Callable[..., str],
+) -> None:
+    topic = msg_new_topic("consumer.offsets", partitions=2)
+    events = [event(f"e{i}", key=f"k{i}") for i in range(6)]
+    producer = Producer({"bootstrap.servers": msg_kafka_bootstrap})
+    for i, e in enumerate(events):
+        producer.produce(topic, key=e.key.encode(), value=e.value, partition=i % 2)
+    assert producer.flush(WAIT_S) == 0
+    messages = read_n(msg_kafka_bootstrap, topic, 6)
+    group = unique_name("offsets-")
+    loop = make_loop(topic, group)
+    assert all(o < 0 for o in committed_offsets(msg_kafka_bootstrap, group, topic).values())
+
+    first_batch = [m for m in messages if m.offset() < 2]  # offsets 0-1 of both partitions
+    loop.process_batch(first_batch)
+    wait_until(
+        lambda: committed_offsets(msg_kafka_bootstrap, group, topic) == {0: 2, 1: 2},
+        WAIT_S,
+        "offsets past the first batch",
+    )
+    loop.process_batch([m for m in messages if m.offset() >= 2])
+    wait_until(
+        lambda: committed_offsets(msg_kafka_bootstrap, group, topic) == {0: 3, 1: 3},
+        WAIT_S,
+        "offsets past the second batch",
+    )
+    assert sorted(note for _, note in effects(msg_engine)) == [f"e{i}" for i in range(6)]
+    # The consumer's own view agrees with the broker's once the batch is committed.
+    with msg_engine.connect() as conn:
+        assert conn.execute(select(func.count()).select_from(inbox)).scalar() == 6
