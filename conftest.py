@@ -12,7 +12,6 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-
 from paykit.devstack.suite import Suite
 
 REPO_ROOT = Path(__file__).resolve().parent
@@ -38,7 +37,10 @@ def suite(trace_file: Path) -> Iterator[Suite]:
     extra = {"PAYKIT_TRACE_FILE": str(trace_file), "LOG_LEVEL": "INFO"}
     try:
         running.start(
-            extra_env={name: dict(extra) for name in ("order", "payment_core", "channel_gateway", "channel_simulator")},
+            extra_env={
+                name: dict(extra)
+                for name in ("order", "payment_core", "channel_gateway", "channel_simulator")
+            },
             fresh_databases=True,
         )
         yield running

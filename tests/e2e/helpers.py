@@ -12,7 +12,6 @@ from typing import Any, TypeVar
 import grpc
 import sqlalchemy as sa
 from confluent_kafka import Consumer, TopicPartition
-
 from paykit.common.v1.money_pb2 import Money
 from paykit.db.engine import with_driver
 from paykit.devstack.suite import Suite
@@ -40,19 +39,30 @@ def orders(suite: Suite) -> order_pb2_grpc.OrderServiceStub:
 
 
 def payments(suite: Suite) -> payment_pb2_grpc.PaymentServiceStub:
-    return payment_pb2_grpc.PaymentServiceStub(grpc.insecure_channel(suite.grpc_target("payment_core")))
+    return payment_pb2_grpc.PaymentServiceStub(
+        grpc.insecure_channel(suite.grpc_target("payment_core"))
+    )
 
 
-def new_order(suite: Suite, minor: int = 1999, currency: str = "CNY", metadata: Any = None) -> order_pb2.Order:
+def new_order(
+    suite: Suite, minor: int = 1999, currency: str = "CNY", metadata: Any = None
+) -> order_pb2.Order:
     return orders(suite).CreateOrder(
-        order_pb2.CreateOrderRequest(merchant_id="m-e2e", merchant_order_no=f"e2e-{uuid.uuid4().hex[:12]}",
-                                     amount=Money(minor=minor, currency=currency), subject="e2e"),
-        timeout=10, metadata=metadata)
+        order_pb2.CreateOrderRequest(
+            merchant_id="m-e2e",
+            merchant_order_no=f"e2e-{uuid.uuid4().hex[:12]}",
+            amount=Money(minor=minor, currency=currency),
+            subject="e2e",
+        ),
+        timeout=10,
+        metadata=metadata,
+    )
 
 
 def pay(suite: Suite, order_id: str, metadata: Any = None) -> order_pb2.PayOrderResponse:
-    return orders(suite).PayOrder(order_pb2.PayOrderRequest(order_id=order_id, method="qr"), timeout=30,
-                                  metadata=metadata)
+    return orders(suite).PayOrder(
+        order_pb2.PayOrderRequest(order_id=order_id, method="qr"), timeout=30, metadata=metadata
+    )
 
 
 def order_status(suite: Suite, order_id: str) -> str:
@@ -61,7 +71,9 @@ def order_status(suite: Suite, order_id: str) -> str:
 
 
 def payment_status(suite: Suite, payment_id: str) -> str:
-    payment = payments(suite).GetPayment(payment_pb2.GetPaymentRequest(payment_id=payment_id), timeout=10)
+    payment = payments(suite).GetPayment(
+        payment_pb2.GetPaymentRequest(payment_id=payment_id), timeout=10
+    )
     return payment_pb2.PaymentStatus.Name(payment.status).removeprefix("PAYMENT_STATUS_")
 
 
@@ -71,8 +83,13 @@ def wait_order_status(suite: Suite, order_id: str, status: str) -> None:
 
 def events_on(suite: Suite, topic: str) -> list[tuple[str, Envelope]]:
     """Every (key, envelope) on `topic` right now, read from the beginning."""
-    consumer = Consumer({"bootstrap.servers": suite.kafka_bootstrap, "group.id": f"e2e-{uuid.uuid4().hex}",
-                         "enable.auto.commit": False})
+    consumer = Consumer(
+        {
+            "bootstrap.servers": suite.kafka_bootstrap,
+            "group.id": f"e2e-{uuid.uuid4().hex}",
+            "enable.auto.commit": False,
+        }
+    )
     try:
         partitions = consumer.list_topics(topic, timeout=10).topics[topic].partitions
         ends = {}
@@ -99,7 +116,11 @@ def events_on(suite: Suite, topic: str) -> list[tuple[str, Envelope]]:
 
 
 def count_events(suite: Suite, topic: str, event_type: str, aggregate_id: str) -> int:
-    return sum(1 for _, e in events_on(suite, topic) if e.event_type == event_type and e.aggregate_id == aggregate_id)
+    return sum(
+        1
+        for _, e in events_on(suite, topic)
+        if e.event_type == event_type and e.aggregate_id == aggregate_id
+    )
 
 
 def query(suite: Suite, service: str, sql: str, **params: Any) -> list[Any]:
@@ -113,8 +134,12 @@ def query(suite: Suite, service: str, sql: str, **params: Any) -> list[Any]:
 
 def simulator(suite: Suite, path: str, body: dict[str, Any] | None = None) -> Any:
     data = json.dumps(body).encode() if body is not None else None
-    request = urllib.request.Request(suite.simulator_url + path, data=data, method="POST" if data else "GET",
-                                     headers={"Content-Type": "application/json"})
+    request = urllib.request.Request(
+        suite.simulator_url + path,
+        data=data,
+        method="POST" if data else "GET",
+        headers={"Content-Type": "application/json"},
+    )
     with urllib.request.urlopen(request, timeout=10) as resp:
         return json.loads(resp.read())
 

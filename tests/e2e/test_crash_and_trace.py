@@ -7,11 +7,19 @@ import signal
 import time
 
 from opentelemetry import trace
-
 from paykit.devstack.suite import Suite
 from paykit.messaging.topics import ORDER_EVENTS, PAYMENT_EVENTS
 from paykit.telemetry import inject_carrier, setup_tracing
-from tests.e2e.helpers import count_events, eventually, new_order, order_status, pay, query, wait_order_status
+
+from tests.e2e.helpers import (
+    count_events,
+    eventually,
+    new_order,
+    order_status,
+    pay,
+    query,
+    wait_order_status,
+)
 
 
 def test_payment_core_killed_after_commit_before_publish_publishes_once_after_restart(
@@ -23,10 +31,14 @@ def test_payment_core_killed_after_commit_before_publish_publishes_once_after_re
     suite.start_service("payment_core", {**base_env, "OUTBOX_RELAY_ENABLED": "false"})
     order = new_order(suite)
     paid = pay(suite, order.order_id)
-    unsent = "select count(*) from outbox where event_type='payment.succeeded' and sent_at is null " \
-             "and position(:p in encode(payload, 'escape')) > 0"
-    eventually(lambda: query(suite, "payment_core", unsent, p=paid.payment_id)[0][0] == 1,
-               "payment.succeeded committed to the outbox, unsent")
+    unsent = (
+        "select count(*) from outbox where event_type='payment.succeeded' and sent_at is null "
+        "and position(:p in encode(payload, 'escape')) > 0"
+    )
+    eventually(
+        lambda: query(suite, "payment_core", unsent, p=paid.payment_id)[0][0] == 1,
+        "payment.succeeded committed to the outbox, unsent",
+    )
     assert order_status(suite, order.order_id) == "PAYING"
 
     suite.services["payment_core"].kill(signal.SIGKILL)
@@ -37,12 +49,18 @@ def test_payment_core_killed_after_commit_before_publish_publishes_once_after_re
     assert count_events(suite, PAYMENT_EVENTS, "payment.succeeded", paid.payment_id) == 1
     time.sleep(0.5)
     assert count_events(suite, ORDER_EVENTS, "order.paid", order.order_id) == 1
-    applied = query(suite, "order", "select count(*) from inbox where consumer='order.payment-events'"
-                    " and event_id in (select event_id from inbox)")
+    applied = query(
+        suite,
+        "order",
+        "select count(*) from inbox where consumer='order.payment-events'"
+        " and event_id in (select event_id from inbox)",
+    )
     assert applied[0][0] >= 1
 
 
-def test_one_trace_from_create_order_to_the_consumer_that_marks_it_paid(suite: Suite, trace_file: object) -> None:
+def test_one_trace_from_create_order_to_the_consumer_that_marks_it_paid(
+    suite: Suite, trace_file: object
+) -> None:
     setup_tracing("e2e-client")
     tracer = trace.get_tracer("e2e")
     with tracer.start_as_current_span("checkout") as checkout:
@@ -64,5 +82,7 @@ def test_one_trace_from_create_order_to_the_consumer_that_marks_it_paid(suite: S
         ("payment-core", "consume channel.notification_received"),
         ("order", "consume payment.succeeded"),
     }
-    eventually(lambda: wanted <= {(s["service"], s["name"]) for s in spans_of_trace()},
-               "every hop's span in the checkout trace")
+    eventually(
+        lambda: wanted <= {(s["service"], s["name"]) for s in spans_of_trace()},
+        "every hop's span in the checkout trace",
+    )

@@ -9,9 +9,10 @@ import urllib.request
 from collections.abc import Iterator
 
 import pytest
-
+from channel_gateway.adapters.connectors.simulator import transformers
 from paykit.devstack.suite import Suite
 from paykit.messaging.topics import ORDER_EVENTS, PAYMENT_EVENTS
+
 from tests.e2e.helpers import (
     count_events,
     eventually,
@@ -23,15 +24,17 @@ from tests.e2e.helpers import (
     simulator_trade,
     wait_order_status,
 )
-from channel_gateway.adapters.connectors.simulator import transformers
 
 
 @pytest.fixture
 def channel_behaviour(suite: Suite) -> Iterator[None]:
     """Tests that change the simulator's behaviour get the default back afterwards."""
     yield
-    simulator(suite, "/v1/admin/config", {"duplicate_notifications": 1, "drop_notifications": False,
-                                           "decline_rate": 0.0})
+    simulator(
+        suite,
+        "/v1/admin/config",
+        {"duplicate_notifications": 1, "drop_notifications": False, "decline_rate": 0.0},
+    )
 
 
 def test_order_paid_end_to_end_with_exactly_one_payment_succeeded_event(suite: Suite) -> None:
@@ -43,35 +46,53 @@ def test_order_paid_end_to_end_with_exactly_one_payment_succeeded_event(suite: S
     assert payment_status(suite, paid.payment_id) == "SUCCEEDED"
     assert count_events(suite, PAYMENT_EVENTS, "payment.succeeded", paid.payment_id) == 1
     assert count_events(suite, ORDER_EVENTS, "order.paid", order.order_id) == 1
-    changes = query(suite, "payment_core",
-                    "select from_status, to_status from payment_state_changes where payment_id=:p order by id",
-                    p=paid.payment_id)
+    changes = query(
+        suite,
+        "payment_core",
+        "select from_status, to_status from payment_state_changes where payment_id=:p order by id",
+        p=paid.payment_id,
+    )
     assert [tuple(c) for c in changes] == [("INIT", "PROCESSING"), ("PROCESSING", "SUCCEEDED")]
 
 
-def test_same_notification_delivered_five_times_changes_state_once(suite: Suite, channel_behaviour: None) -> None:
+def test_same_notification_delivered_five_times_changes_state_once(
+    suite: Suite, channel_behaviour: None
+) -> None:
     simulator(suite, "/v1/admin/config", {"duplicate_notifications": 5})
     order = new_order(suite)
     paid = pay(suite, order.order_id)
-    eventually(lambda: simulator_trade(suite, paid.payment_id)["notifications_acked"] == 5,
-               "the channel to have its 5 notifications acknowledged")
+    eventually(
+        lambda: simulator_trade(suite, paid.payment_id)["notifications_acked"] == 5,
+        "the channel to have its 5 notifications acknowledged",
+    )
     wait_order_status(suite, order.order_id, "PAID")
-    published = query(suite, "channel_gateway",
-                      "select verdict, published_event_id from notifications where payment_id=:p", p=paid.payment_id)
+    published = query(
+        suite,
+        "channel_gateway",
+        "select verdict, published_event_id from notifications where payment_id=:p",
+        p=paid.payment_id,
+    )
     assert len(published) == 5
     assert {row.verdict for row in published} == {"PUBLISHED"}
-    assert len({row.published_event_id for row in published}) == 1, "one channel notification, one event id"
+    assert len({row.published_event_id for row in published}) == 1, (
+        "one channel notification, one event id"
+    )
     time.sleep(1.0)  # let any duplicate, were there one, reach payment-core
-    changes = query(suite, "payment_core",
-                    "select count(*) from payment_state_changes where payment_id=:p and to_status='SUCCEEDED'",
-                    p=paid.payment_id)
+    changes = query(
+        suite,
+        "payment_core",
+        "select count(*) from payment_state_changes where payment_id=:p and to_status='SUCCEEDED'",
+        p=paid.payment_id,
+    )
     assert changes[0][0] == 1
     assert count_events(suite, PAYMENT_EVENTS, "payment.succeeded", paid.payment_id) == 1
 
 
 def _post_notification(suite: Suite, body: dict[str, object], key: bytes) -> tuple[int, str]:
     raw = json.dumps(body).encode()
-    headers = transformers.auth_headers("SIM-MERCHANT-1", key, "POST", "/webhooks/simulator", raw, int(time.time()))
+    headers = transformers.auth_headers(
+        "SIM-MERCHANT-1", key, "POST", "/webhooks/simulator", raw, int(time.time())
+    )
     request = urllib.request.Request(suite.webhook_url, data=raw, method="POST", headers=headers)
     try:
         with urllib.request.urlopen(request, timeout=10) as resp:
@@ -87,19 +108,38 @@ def _unpaid_payment(suite: Suite) -> tuple[str, str]:
     return order.order_id, paid.payment_id
 
 
-def _notification(payment_id: str, amount: str, currency: str = "CNY", notify_id: str = "") -> dict[str, object]:
-    return {"notify_id": notify_id or f"N-{payment_id}-{amount}-{currency}", "trade_no": "SIMFORGED",
-            "out_trade_no": payment_id, "status": "SUCCESS", "amount": amount, "currency": currency,
-            "paid_at": "2026-11-25T10:00:00+00:00"}
+def _notification(
+    payment_id: str, amount: str, currency: str = "CNY", notify_id: str = ""
+) -> dict[str, object]:
+    return {
+        "notify_id": notify_id or f"N-{payment_id}-{amount}-{currency}",
+        "trade_no": "SIMFORGED",
+        "out_trade_no": payment_id,
+        "status": "SUCCESS",
+        "amount": amount,
+        "currency": currency,
+        "paid_at": "2026-11-25T10:00:00+00:00",
+    }
 
 
-def test_forged_notification_is_rejected_stored_and_changes_nothing(suite: Suite, channel_behaviour: None) -> None:
-    order_id, payment_id = _unpaid_payment(suite)
-    status, body = _post_notification(suite, _notification(payment_id, "19.99"), b"not-the-channel-key")
+def test_forged_notification_is_rejected_stored_and_changes_nothing(
+    suite: Suite, channel_behaviour: None
+) -> None:
+    _order_id, payment_id = _unpaid_payment(suite)
+    status, body = _post_notification(
+        suite, _notification(payment_id, "19.99"), b"not-the-channel-key"
+    )
     assert (status, body) == (400, "fail")
-    rows = query(suite, "channel_gateway", "select verdict, reject_reason from notifications where payment_id is null"
-                 " and body like :b", b=f"%{payment_id}%")
-    assert [(r.verdict, r.reject_reason) for r in rows] == [("REJECTED", "signature does not match")]
+    rows = query(
+        suite,
+        "channel_gateway",
+        "select verdict, reject_reason from notifications where payment_id is null"
+        " and body like :b",
+        b=f"%{payment_id}%",
+    )
+    assert [(r.verdict, r.reject_reason) for r in rows] == [
+        ("REJECTED", "signature does not match")
+    ]
     time.sleep(0.5)
     assert payment_status(suite, payment_id) == "PROCESSING"
     assert count_events(suite, PAYMENT_EVENTS, "payment.succeeded", payment_id) == 0
@@ -109,24 +149,46 @@ def test_forged_notification_is_rejected_stored_and_changes_nothing(suite: Suite
 def test_notification_with_another_amount_or_currency_is_flagged_never_success(
     suite: Suite, channel_behaviour: None, amount: str, currency: str
 ) -> None:
-    order_id, payment_id = _unpaid_payment(suite)
-    status, body = _post_notification(suite, _notification(payment_id, amount, currency), suite.simulator_secret.encode())
-    assert (status, body) == (200, "success")  # the channel's message is authentic; its content is what is wrong
-    eventually(lambda: query(suite, "payment_core", "select reason from payment_flags where payment_id=:p",
-                             p=payment_id), "the payment to be flagged")
-    flags = query(suite, "payment_core", "select reason from payment_flags where payment_id=:p", p=payment_id)
+    _order_id, payment_id = _unpaid_payment(suite)
+    status, body = _post_notification(
+        suite, _notification(payment_id, amount, currency), suite.simulator_secret.encode()
+    )
+    assert (status, body) == (
+        200,
+        "success",
+    )  # the channel's message is authentic; its content is what is wrong
+    eventually(
+        lambda: query(
+            suite,
+            "payment_core",
+            "select reason from payment_flags where payment_id=:p",
+            p=payment_id,
+        ),
+        "the payment to be flagged",
+    )
+    flags = query(
+        suite, "payment_core", "select reason from payment_flags where payment_id=:p", p=payment_id
+    )
     assert [f.reason for f in flags] == ["FLAGGED_AMOUNT_MISMATCH"]
     assert payment_status(suite, payment_id) == "PROCESSING"
     assert count_events(suite, PAYMENT_EVENTS, "payment.succeeded", payment_id) == 0
     assert count_events(suite, PAYMENT_EVENTS, "payment.flagged", payment_id) == 1
 
 
-def test_notification_with_inexact_amount_is_rejected_as_malformed(suite: Suite, channel_behaviour: None) -> None:
+def test_notification_with_inexact_amount_is_rejected_as_malformed(
+    suite: Suite, channel_behaviour: None
+) -> None:
     _, payment_id = _unpaid_payment(suite)
-    status, _ = _post_notification(suite, _notification(payment_id, "19.999"), suite.simulator_secret.encode())
+    status, _ = _post_notification(
+        suite, _notification(payment_id, "19.999"), suite.simulator_secret.encode()
+    )
     assert status == 400
-    rows = query(suite, "channel_gateway", "select verdict, reject_reason from notifications where body like :b",
-                 b=f"%{payment_id}%19.999%")
+    rows = query(
+        suite,
+        "channel_gateway",
+        "select verdict, reject_reason from notifications where body like :b",
+        b=f"%{payment_id}%19.999%",
+    )
     assert len(rows) == 1 and rows[0].verdict == "REJECTED"
     assert "amount in wrong format" in rows[0].reject_reason
     assert payment_status(suite, payment_id) == "PROCESSING"

@@ -1,5 +1,4 @@
 import pytest
-
 from paykit.errors import InvalidArgument, InvariantViolation, invariant
 
 

@@ -68,7 +68,9 @@ def inbox_event_ids(engine: Engine, consumer: str) -> list[str]:
 
 
 @pytest.fixture
-def make_loop(msg_engine: Engine, msg_kafka_bootstrap: str) -> Iterator[Callable[..., ConsumerLoop]]:
+def make_loop(
+    msg_engine: Engine, msg_kafka_bootstrap: str
+) -> Iterator[Callable[..., ConsumerLoop]]:
     """Factory for loops on one topic; every loop made is stopped after the test."""
     loops: list[ConsumerLoop] = []
 

@@ -51,14 +51,20 @@ def relay(msg_engine: Engine, msg_kafka_bootstrap: str) -> Iterator[OutboxRelay]
 
 
 def test_committed_events_are_published_to_their_topic_with_their_key_in_order_and_marked_sent(
-    relay: OutboxRelay, msg_engine: Engine, msg_kafka_bootstrap: str, msg_new_topic: Callable[..., str]
+    relay: OutboxRelay,
+    msg_engine: Engine,
+    msg_kafka_bootstrap: str,
+    msg_new_topic: Callable[..., str],
 ) -> None:
     orders_topic = msg_new_topic("outbox.orders", partitions=3)
     payments_topic = msg_new_topic("outbox.payments", partitions=1)
     # Interleaved keys in one transaction, a second transaction after it.
     first = [event(orders_topic, f"order-{i % 3}", f"order-{i % 3}#{i}") for i in range(9)]
     first += [event(payments_topic, "pay-1", "pay-1#0"), event(payments_topic, "pay-1", "pay-1#1")]
-    second = [event(orders_topic, "order-0", "order-0#late"), event(payments_topic, "pay-1", "pay-1#2")]
+    second = [
+        event(orders_topic, "order-0", "order-0#late"),
+        event(payments_topic, "pay-1", "pay-1#2"),
+    ]
     commit_events(msg_engine, first)
     commit_events(msg_engine, second)
 
@@ -69,7 +75,9 @@ def test_committed_events_are_published_to_their_topic_with_their_key_in_order_a
     assert len(orders) == 10 and len(payments) == 3  # nothing published twice
     expected_by_key: dict[str, list[str]] = {}
     for e in first + second:
-        expected_by_key.setdefault(e.key, []).append(unpack(decode_envelope(e.value), StringValue).value)
+        expected_by_key.setdefault(e.key, []).append(
+            unpack(decode_envelope(e.value), StringValue).value
+        )
     by_key: dict[str, list[Message]] = {}
     for msg in orders + payments:
         by_key.setdefault(msg.key().decode(), []).append(msg)
@@ -100,7 +108,10 @@ def test_committed_events_are_published_to_their_topic_with_their_key_in_order_a
 
 
 def test_second_publish_once_publishes_nothing_new(
-    relay: OutboxRelay, msg_engine: Engine, msg_kafka_bootstrap: str, msg_new_topic: Callable[..., str]
+    relay: OutboxRelay,
+    msg_engine: Engine,
+    msg_kafka_bootstrap: str,
+    msg_new_topic: Callable[..., str],
 ) -> None:
     topic = msg_new_topic("outbox.once")
     commit_events(msg_engine, [event(topic, "k", "only")])
@@ -116,7 +127,10 @@ def test_second_publish_once_publishes_nothing_new(
 
 
 def test_rolled_back_transaction_outbox_rows_are_never_published(
-    relay: OutboxRelay, msg_engine: Engine, msg_kafka_bootstrap: str, msg_new_topic: Callable[..., str]
+    relay: OutboxRelay,
+    msg_engine: Engine,
+    msg_kafka_bootstrap: str,
+    msg_new_topic: Callable[..., str],
 ) -> None:
     topic = msg_new_topic("outbox.rollback")
     doomed = [event(topic, "k", "doomed-1"), event(topic, "k", "doomed-2")]
@@ -141,10 +155,17 @@ def test_rolled_back_transaction_outbox_rows_are_never_published(
 
 
 def test_a_transaction_that_raises_publishes_none_of_its_events(
-    relay: OutboxRelay, msg_engine: Engine, msg_kafka_bootstrap: str, msg_new_topic: Callable[..., str]
+    relay: OutboxRelay,
+    msg_engine: Engine,
+    msg_kafka_bootstrap: str,
+    msg_new_topic: Callable[..., str],
 ) -> None:
     topic = msg_new_topic("outbox.raise")
-    with pytest.raises(RuntimeError, match="business rule"), Session(msg_engine) as session, session.begin():
+    with (
+        pytest.raises(RuntimeError, match="business rule"),
+        Session(msg_engine) as session,
+        session.begin(),
+    ):
         add_to_outbox(session, event(topic, "k", "doomed"))
         raise RuntimeError("business rule refused the change")
     assert relay.publish_once() == 0
@@ -157,7 +178,10 @@ def test_a_transaction_that_raises_publishes_none_of_its_events(
 
 
 def test_rows_written_inside_a_span_carry_its_traceparent_in_the_kafka_headers(
-    relay: OutboxRelay, msg_engine: Engine, msg_kafka_bootstrap: str, msg_new_topic: Callable[..., str]
+    relay: OutboxRelay,
+    msg_engine: Engine,
+    msg_kafka_bootstrap: str,
+    msg_new_topic: Callable[..., str],
 ) -> None:
     exporter = InMemorySpanExporter()
     provider = setup_tracing("messaging-tests", SimpleSpanProcessor(exporter))

@@ -18,7 +18,7 @@ class ServiceSettings:
     grpc_port: int = env_field("ORDER_GRPC_PORT", default=50051, help="gRPC listen port")
     timeout_s: float = env_field("ORDER_TIMEOUT_S", default=2.5)
     debug: bool = env_field("ORDER_DEBUG", default=False)
-    data_dir: Path = env_field("ORDER_DATA_DIR", default=Path("/var/lib/order"))  # noqa: RUF009
+    data_dir: Path = env_field("ORDER_DATA_DIR", default=Path("/var/lib/order"))
     brokers: tuple[str, ...] = env_field("KAFKA_BROKERS", default=("localhost:9092",))
     region: str | None = env_field("ORDER_REGION")
     replicas: int | None = env_field("ORDER_REPLICAS", default=None)
@@ -181,7 +181,7 @@ def test_bad_tuple_item_is_reported_with_its_position() -> None:
 def test_optional_without_default_is_none_and_typing_optional_is_supported() -> None:
     @dataclass(frozen=True)
     class Opt:
-        path: Optional[Path] = env_field("OPT_PATH")  # noqa: UP045, RUF009
+        path: Optional[Path] = env_field("OPT_PATH")  # noqa: UP045
         flag: bool | None = env_field("OPT_FLAG")
 
     assert load_settings(Opt, {}) == Opt(path=None, flag=None)
@@ -227,7 +227,7 @@ def test_env_field_without_default_uses_missing_sentinel() -> None:
 def test_unsupported_field_type_is_a_type_error() -> None:
     @dataclass(frozen=True)
     class Bad:
-        values: list[str] = env_field("VALUES")  # noqa: RUF009
+        values: list[str] = env_field("VALUES")
 
     with pytest.raises(TypeError, match="unsupported settings type"):
         load_settings(Bad, {"VALUES": "a"})

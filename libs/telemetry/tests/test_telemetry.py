@@ -4,7 +4,6 @@ import logging
 
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
-
 from paykit.telemetry import (
     carrier_from_headers,
     extract_context,

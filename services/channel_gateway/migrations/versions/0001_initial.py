@@ -6,9 +6,8 @@ Revises:
 
 import sqlalchemy as sa
 from alembic import op
-from sqlalchemy.dialects.postgresql import JSONB
-
 from paykit.messaging.schema import create_messaging_tables_v1
+from sqlalchemy.dialects.postgresql import JSONB
 
 revision = "0001"
 down_revision = None
@@ -30,7 +29,9 @@ def upgrade() -> None:
         sa.Column("decline_code", sa.Text),
         sa.Column("decline_message", sa.Text),
         sa.Column("trace_headers", JSONB, nullable=False),
-        sa.Column("created_at", sa.DateTime(timezone=True), nullable=False, server_default=sa.func.now()),
+        sa.Column(
+            "created_at", sa.DateTime(timezone=True), nullable=False, server_default=sa.func.now()
+        ),
     )
     op.create_table(
         "channel_exchanges",
@@ -43,7 +44,9 @@ def upgrade() -> None:
         sa.Column("response_body", sa.Text),
         sa.Column("latency_ms", sa.Integer),
         sa.Column("error", sa.Text),
-        sa.Column("created_at", sa.DateTime(timezone=True), nullable=False, server_default=sa.func.now()),
+        sa.Column(
+            "created_at", sa.DateTime(timezone=True), nullable=False, server_default=sa.func.now()
+        ),
     )
     op.create_table(
         "notifications",
@@ -56,7 +59,9 @@ def upgrade() -> None:
         sa.Column("verdict", sa.Text, nullable=False),
         sa.Column("reject_reason", sa.Text),
         sa.Column("published_event_id", sa.Text),
-        sa.Column("received_at", sa.DateTime(timezone=True), nullable=False, server_default=sa.func.now()),
+        sa.Column(
+            "received_at", sa.DateTime(timezone=True), nullable=False, server_default=sa.func.now()
+        ),
     )
     create_messaging_tables_v1(op)
 

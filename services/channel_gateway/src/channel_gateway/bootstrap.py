@@ -4,6 +4,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from paykit.channel.v1 import channel_pb2_grpc
+from paykit.db import create_engine_for, run_migrations
+from paykit.grpckit.runner import ServiceParts
+from paykit.messaging.publisher import AcknowledgedPublisher
 from sqlalchemy.orm import sessionmaker
 
 from channel_gateway.adapters.connectors.base import ChannelConnector
@@ -13,10 +17,6 @@ from channel_gateway.entrypoints.grpc_server import SERVICE_NAME, ChannelGateway
 from channel_gateway.entrypoints.webhook import WebhookServer
 from channel_gateway.service_layer.services import Gateway
 from channel_gateway.settings import GatewaySettings
-from paykit.channel.v1 import channel_pb2_grpc
-from paykit.db import create_engine_for, run_migrations
-from paykit.grpckit.runner import ServiceParts
-from paykit.messaging.publisher import AcknowledgedPublisher
 
 MIGRATIONS = Path(__file__).resolve().parents[2] / "migrations"
 
@@ -38,15 +38,23 @@ def build(settings: GatewaySettings) -> ServiceParts:
     webhook: WebhookServer | None = None
 
     def notify_url_for(channel: str) -> str:
-        base = settings.public_webhook_base or f"http://{settings.webhook_host}:{webhook.bound_port if webhook else 0}"
+        base = (
+            settings.public_webhook_base
+            or f"http://{settings.webhook_host}:{webhook.bound_port if webhook else 0}"
+        )
         return f"{base.rstrip('/')}/webhooks/{channel}"
 
     gateway = Gateway(sessions, connectors, KafkaNotificationSink(publisher), notify_url_for)
     webhook = WebhookServer(gateway, settings.webhook_host, settings.webhook_port)
     return ServiceParts(
         name="channel-gateway",
-        grpc_services=[(channel_pb2_grpc.add_ChannelGatewayServicer_to_server, ChannelGatewayServicer(gateway),
-                        SERVICE_NAME)],
+        grpc_services=[
+            (
+                channel_pb2_grpc.add_ChannelGatewayServicer_to_server,
+                ChannelGatewayServicer(gateway),
+                SERVICE_NAME,
+            )
+        ],
         extra_start=[webhook.start],
         extra_stop=[webhook.stop, simulator.close],
         on_stop=[publisher.stop, engine.dispose],

@@ -9,16 +9,18 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from aiohttp import web
-
-from channel_simulator.app import Behaviour, build_app
 from paykit.settings import SettingsError, env_field, load_settings
 from paykit.telemetry import configure_logging
+
+from channel_simulator.app import Behaviour, build_app
 
 
 @dataclass(frozen=True)
 class SimulatorSettings:
     merchant_id: str = env_field("SIMULATOR_MERCHANT_ID", default="SIM-MERCHANT-1")
-    secret: str = env_field("SIMULATOR_SECRET", help="HMAC key shared with the gateway", secret=True)
+    secret: str = env_field(
+        "SIMULATOR_SECRET", help="HMAC key shared with the gateway", secret=True
+    )
     host: str = env_field("SIMULATOR_HOST", default="127.0.0.1")
     port: int = env_field("SIMULATOR_PORT", default=0)
     pay_delay_ms: int = env_field("SIMULATOR_PAY_DELAY_MS", default=50)
@@ -39,7 +41,7 @@ async def run(settings: SimulatorSettings) -> None:
     await runner.setup()
     site = web.TCPSite(runner, settings.host, settings.port)
     await site.start()
-    port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]  # noqa: SLF001
+    port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
     if settings.ready_file is not None:
         write_ready_file(settings.ready_file, {"service": "channel-simulator", "http_port": port})
     stopping = asyncio.Event()

@@ -19,9 +19,9 @@ from datetime import UTC, datetime
 from urllib.parse import urlsplit
 
 from aiohttp import ClientSession, ClientTimeout, web
+from paykit.money import AmountError, CurrencyError, Money
 
 from channel_simulator.protocol import ACK_BODY, signature, verify
-from paykit.money import AmountError, CurrencyError, Money
 
 log = logging.getLogger(__name__)
 
@@ -100,9 +100,15 @@ async def _read_verified(request: web.Request, channel: Channel) -> bytes:
     return body
 
 
-def _reply(channel: Channel, request: web.Request, payload: dict[str, object], status: int = 200) -> web.Response:
+def _reply(
+    channel: Channel, request: web.Request, payload: dict[str, object], status: int = 200
+) -> web.Response:
     body = json.dumps(payload).encode()
-    return web.Response(body=body, status=status, headers=_signed_headers(channel, request.method, request.path, body))
+    return web.Response(
+        body=body,
+        status=status,
+        headers=_signed_headers(channel, request.method, request.path, body),
+    )
 
 
 async def create_charge(request: web.Request) -> web.Response:
@@ -114,7 +120,12 @@ async def create_charge(request: web.Request) -> web.Response:
         notify_url = data["notify_url"]
         Money.parse(amount, currency)
     except (ValueError, KeyError, TypeError, AmountError, CurrencyError) as exc:
-        return _reply(channel, request, {"result": "INVALID", "code": "INVALID_REQUEST", "message": str(exc)}, 400)
+        return _reply(
+            channel,
+            request,
+            {"result": "INVALID", "code": "INVALID_REQUEST", "message": str(exc)},
+            400,
+        )
     existing = channel.trades.get(out_trade_no)
     if existing is not None:
         # Channels answer a repeated out_trade_no with the trade they already have.
@@ -124,7 +135,11 @@ async def create_charge(request: web.Request) -> web.Response:
     if len(channel.trades) >= MAX_TRADES:
         return _reply(channel, request, {"result": "INVALID", "code": "SANDBOX_FULL"}, 503)
     if channel.rng.random() < channel.behaviour.decline_rate:
-        return _reply(channel, request, {"result": "DECLINED", "code": "RISK_DECLINED", "message": "declined by sandbox"})
+        return _reply(
+            channel,
+            request,
+            {"result": "DECLINED", "code": "RISK_DECLINED", "message": "declined by sandbox"},
+        )
     trade = Trade(channel.next_trade_no(), out_trade_no, amount, currency, notify_url)
     channel.trades[out_trade_no] = trade
     request.app["tasks"].add(asyncio.create_task(_payer_pays(request.app, trade)))
@@ -166,26 +181,30 @@ async def _payer_pays(app: web.Application, trade: Trade) -> None:
 
 async def _notify(app: web.Application, trade: Trade) -> None:
     channel: Channel = app["channel"]
-    body = json.dumps({
-        "notify_id": trade.notify_id,
-        "trade_no": trade.trade_no,
-        "out_trade_no": trade.out_trade_no,
-        "status": trade.status,
-        "amount": trade.amount,
-        "currency": trade.currency,
-        "paid_at": trade.paid_at,
-    }).encode()
+    body = json.dumps(
+        {
+            "notify_id": trade.notify_id,
+            "trade_no": trade.trade_no,
+            "out_trade_no": trade.out_trade_no,
+            "status": trade.status,
+            "amount": trade.amount,
+            "currency": trade.currency,
+            "paid_at": trade.paid_at,
+        }
+    ).encode()
     path = urlsplit(trade.notify_url).path
     delay_s = NOTIFY_FIRST_RETRY_S
     session: ClientSession = app["http"]
     for _attempt in range(NOTIFY_MAX_ATTEMPTS):
         trade.notifications_sent += 1
         try:
-            async with session.post(trade.notify_url, data=body, headers=_signed_headers(channel, "POST", path, body)) as resp:
+            async with session.post(
+                trade.notify_url, data=body, headers=_signed_headers(channel, "POST", path, body)
+            ) as resp:
                 if resp.status == 200 and (await resp.text()).strip() == ACK_BODY:
                     trade.notifications_acked += 1
                     return
-        except (OSError, asyncio.TimeoutError) as exc:
+        except (TimeoutError, OSError) as exc:
             log.info("notification not delivered: %s", exc)
         await asyncio.sleep(delay_s)
         delay_s *= 2
@@ -207,7 +226,9 @@ async def admin_trades(request: web.Request) -> web.Response:
     return web.json_response([asdict(t) for t in channel.trades.values()])
 
 
-def build_app(merchant_id: str, key: bytes, behaviour: Behaviour, seed: int | None = None) -> web.Application:
+def build_app(
+    merchant_id: str, key: bytes, behaviour: Behaviour, seed: int | None = None
+) -> web.Application:
     app = web.Application(client_max_size=MAX_BODY_BYTES)
     app["channel"] = Channel(merchant_id, key, behaviour, rng=random.Random(seed))
     app["tasks"] = set()

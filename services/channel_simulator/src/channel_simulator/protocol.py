@@ -24,7 +24,9 @@ def signature(key: bytes, timestamp: str, method: str, path: str, body: bytes) -
     return hmac.new(key, message, hashlib.sha256).hexdigest()
 
 
-def verify(key: bytes, timestamp: str, method: str, path: str, body: bytes, given: str, now_s: float) -> str | None:
+def verify(
+    key: bytes, timestamp: str, method: str, path: str, body: bytes, given: str, now_s: float
+) -> str | None:
     """None when valid, else the reason it is not."""
     try:
         age_s = abs(now_s - int(timestamp))

@@ -4,14 +4,13 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from sqlalchemy.orm import sessionmaker
-
 from paykit.db import create_engine_for, run_migrations
 from paykit.grpckit.runner import ServiceParts
 from paykit.messaging.consumer import ConsumerLoop
 from paykit.messaging.relay import OutboxRelay
 from paykit.messaging.topics import PAYMENT_EVENTS
 from paykit.order.v1 import order_pb2_grpc
+from sqlalchemy.orm import sessionmaker
 
 from order_service.adapters.payment_client import PaymentCoreClient
 from order_service.entrypoints.consumers import CONSUMER_NAME, handle_payment_event

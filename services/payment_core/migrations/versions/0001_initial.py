@@ -6,7 +6,6 @@ Revises:
 
 import sqlalchemy as sa
 from alembic import op
-
 from paykit.messaging.schema import create_messaging_tables_v1
 
 revision = "0001"
@@ -33,7 +32,9 @@ def upgrade() -> None:
         sa.Column("failure_code", sa.Text),
         sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
         sa.Column("succeeded_at", sa.DateTime(timezone=True)),
-        sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False, server_default=sa.func.now()),
+        sa.Column(
+            "updated_at", sa.DateTime(timezone=True), nullable=False, server_default=sa.func.now()
+        ),
         sa.CheckConstraint("amount_minor > 0", name="payments_amount_positive"),
     )
     op.create_table(
@@ -52,7 +53,9 @@ def upgrade() -> None:
         sa.Column("reason", sa.Text, nullable=False),
         sa.Column("detail", sa.Text, nullable=False),
         sa.Column("notification_id", sa.Text),
-        sa.Column("created_at", sa.DateTime(timezone=True), nullable=False, server_default=sa.func.now()),
+        sa.Column(
+            "created_at", sa.DateTime(timezone=True), nullable=False, server_default=sa.func.now()
+        ),
     )
     create_messaging_tables_v1(op)
 

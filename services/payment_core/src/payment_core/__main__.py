@@ -8,4 +8,8 @@ from payment_core import bootstrap
 from payment_core.settings import PaymentCoreSettings
 
 if __name__ == "__main__":
-    sys.exit(run_service_main("payment-core", PaymentCoreSettings, bootstrap.build, bootstrap.migrate, sys.argv))
+    sys.exit(
+        run_service_main(
+            "payment-core", PaymentCoreSettings, bootstrap.build, bootstrap.migrate, sys.argv
+        )
+    )

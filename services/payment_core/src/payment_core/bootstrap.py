@@ -4,14 +4,13 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from sqlalchemy.orm import sessionmaker
-
 from paykit.db import create_engine_for, run_migrations
 from paykit.grpckit.runner import ServiceParts
 from paykit.messaging.consumer import ConsumerLoop
 from paykit.messaging.relay import OutboxRelay
 from paykit.messaging.topics import CHANNEL_NOTIFICATIONS
 from paykit.payment.v1 import payment_pb2_grpc
+from sqlalchemy.orm import sessionmaker
 
 from payment_core.adapters.gateway_client import ChannelGatewayClient
 from payment_core.entrypoints.consumers import CONSUMER_NAME, handle_channel_notification
@@ -42,10 +41,14 @@ def build(settings: PaymentCoreSettings) -> ServiceParts:
         after_commit=relay.wake,
     )
     gateway = ChannelGatewayClient(settings.channel_gateway_target)
-    servicer = PaymentServicer(lambda: PaymentUnitOfWork(sessions, relay.wake), gateway, settings.route_table())
+    servicer = PaymentServicer(
+        lambda: PaymentUnitOfWork(sessions, relay.wake), gateway, settings.route_table()
+    )
     return ServiceParts(
         name="payment-core",
-        grpc_services=[(payment_pb2_grpc.add_PaymentServiceServicer_to_server, servicer, SERVICE_NAME)],
+        grpc_services=[
+            (payment_pb2_grpc.add_PaymentServiceServicer_to_server, servicer, SERVICE_NAME)
+        ],
         workers=[relay, consumer] if settings.outbox_relay_enabled else [consumer],
         extra_stop=[gateway.close],
         on_stop=[engine.dispose],

@@ -5,7 +5,6 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 from google.protobuf.timestamp_pb2 import Timestamp
-
 from paykit.common.v1.money_pb2 import Money as MoneyProto
 from paykit.errors import InvalidArgument
 from paykit.money import CurrencyError, Money

@@ -14,11 +14,13 @@ def with_driver(url: str) -> str:
     """Pin the psycopg2 driver: SQLAlchemy 2.1 maps a bare postgresql:// URL to psycopg 3."""
     for prefix in ("postgresql://", "postgres://"):
         if url.startswith(prefix):
-            return "postgresql+psycopg2://" + url[len(prefix):]
+            return "postgresql+psycopg2://" + url[len(prefix) :]
     return url
 
 
-def create_engine_for(url: str, *, application_name: str, pool_size: int = DEFAULT_POOL_SIZE) -> Engine:
+def create_engine_for(
+    url: str, *, application_name: str, pool_size: int = DEFAULT_POOL_SIZE
+) -> Engine:
     """An engine whose connections name the service in pg_stat_activity and time out statements."""
     return create_engine(
         with_driver(url),

@@ -6,7 +6,6 @@ from pathlib import Path
 
 from alembic import command
 from alembic.config import Config
-
 from paykit.db.engine import with_driver
 
 

@@ -58,24 +58,41 @@ def demo(count: int, concurrency: int) -> int:
     started = time.monotonic()
     try:
         suite.start()
-        print(f"suite up in {time.monotonic() - started:.1f}s "
-              f"(postgres, kafka {suite.kafka_bootstrap}, {len(suite.services)} services)")
+        print(
+            f"suite up in {time.monotonic() - started:.1f}s "
+            f"(postgres, kafka {suite.kafka_bootstrap}, {len(suite.services)} services)"
+        )
         watcher = EventWatcher(suite.kafka_bootstrap, f"demo-{uuid.uuid4().hex[:8]}")
         watcher.start()
-        result = asyncio.run(pay_orders(
-            suite.grpc_target("order"), watcher, count=count, duration_s=None, concurrency=concurrency,
-            merchant="demo-merchant", run_tag=f"demo-{uuid.uuid4().hex[:8]}"))
+        result = asyncio.run(
+            pay_orders(
+                suite.grpc_target("order"),
+                watcher,
+                count=count,
+                duration_s=None,
+                concurrency=concurrency,
+                merchant="demo-merchant",
+                run_tag=f"demo-{uuid.uuid4().hex[:8]}",
+            )
+        )
         paid = wait_paid(watcher, result)
         watcher.stop()
         to_paid = create_to_paid_s(watcher, result)
         print(f"orders created:        {len(result.created)}")
         print(f"orders paid:           {paid} / {count}")
         print(f"rpc errors:            {dict(result.errors) or 'none'}")
-        print("events seen on Kafka:  " + ", ".join(f"{k}={v}" for k, v in sorted(watcher.counts.items())))
-        print(f"PayOrder latency:      p50 {percentile(result.pay_latency_s, 50) * 1000:.1f} ms, "
-              f"p99 {percentile(result.pay_latency_s, 99) * 1000:.1f} ms")
-        print(f"create -> PAID:        p50 {percentile(to_paid, 50) * 1000:.1f} ms, "
-              f"p99 {percentile(to_paid, 99) * 1000:.1f} ms")
+        print(
+            "events seen on Kafka:  "
+            + ", ".join(f"{k}={v}" for k, v in sorted(watcher.counts.items()))
+        )
+        print(
+            f"PayOrder latency:      p50 {percentile(result.pay_latency_s, 50) * 1000:.1f} ms, "
+            f"p99 {percentile(result.pay_latency_s, 99) * 1000:.1f} ms"
+        )
+        print(
+            f"create -> PAID:        p50 {percentile(to_paid, 50) * 1000:.1f} ms, "
+            f"p99 {percentile(to_paid, 99) * 1000:.1f} ms"
+        )
         return 0 if paid == count and not result.errors else 1
     finally:
         suite.stop()
@@ -83,8 +100,11 @@ def demo(count: int, concurrency: int) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m paykit.devstack", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        prog="python -m paykit.devstack",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     parser.add_argument("command", choices=["up", "down", "demo"])
     parser.add_argument("--orders", type=int, default=DEMO_ORDERS)
     parser.add_argument("--concurrency", type=int, default=DEMO_CONCURRENCY)

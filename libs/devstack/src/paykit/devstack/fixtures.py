@@ -15,7 +15,8 @@ from collections.abc import Callable, Iterable
 
 import psycopg2
 from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, Message, TopicPartition
-from confluent_kafka.admin import AdminClient, NewTopic
+from confluent_kafka.admin import AdminClient
+from confluent_kafka.cimpl import NewTopic
 from paykit.devstack.postgres import PostgresServer, ensure_database
 from paykit.messaging.topics import dlq_of
 from psycopg2 import sql
@@ -74,7 +75,9 @@ def drop_database(server: PostgresServer, name: str) -> None:
 def create_kafka_topics(bootstrap: str, partitions_by_name: dict[str, int]) -> None:
     """Create exactly these topics (the broker does not auto-create); raise if one fails."""
     admin = AdminClient({"bootstrap.servers": bootstrap})
-    new = [NewTopic(n, num_partitions=p, replication_factor=1) for n, p in partitions_by_name.items()]
+    new = [
+        NewTopic(n, num_partitions=p, replication_factor=1) for n, p in partitions_by_name.items()
+    ]
     futures = admin.create_topics(new, operation_timeout=TOPIC_ADMIN_TIMEOUT_S)
     for future in futures.values():
         future.result(timeout=TOPIC_ADMIN_TIMEOUT_S)
@@ -166,10 +169,14 @@ def read_n(bootstrap: str, topic: str, n: int, timeout_s: float = DEFAULT_WAIT_S
 
 def committed_offsets(bootstrap: str, group_id: str, topic: str) -> dict[int, int]:
     """The group's committed next offset per partition (negative: nothing committed)."""
-    consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": group_id, "enable.auto.commit": False})
+    consumer = Consumer(
+        {"bootstrap.servers": bootstrap, "group.id": group_id, "enable.auto.commit": False}
+    )
     try:
         tps = [TopicPartition(topic, p) for p in range(partition_count(bootstrap, topic))]
-        return {tp.partition: tp.offset for tp in consumer.committed(tps, timeout=TOPIC_ADMIN_TIMEOUT_S)}
+        return {
+            tp.partition: tp.offset for tp in consumer.committed(tps, timeout=TOPIC_ADMIN_TIMEOUT_S)
+        }
     finally:
         consumer.close()
 
@@ -177,7 +184,9 @@ def committed_offsets(bootstrap: str, group_id: str, topic: str) -> dict[int, in
 # --- waiting ------------------------------------------------------------------------
 
 
-def wait_until(cond: Callable[[], bool], timeout_s: float = DEFAULT_WAIT_S, what: str = "condition") -> None:
+def wait_until(
+    cond: Callable[[], bool], timeout_s: float = DEFAULT_WAIT_S, what: str = "condition"
+) -> None:
     deadline = time.monotonic() + timeout_s
     while not cond():
         if time.monotonic() >= deadline:

@@ -16,7 +16,6 @@ from dataclasses import dataclass, field
 
 import grpc
 from confluent_kafka import Consumer
-
 from paykit.common.v1.money_pb2 import Money
 from paykit.events.v1.envelope_pb2 import Envelope
 from paykit.messaging.topics import CHANNEL_NOTIFICATIONS, ORDER_EVENTS, PAYMENT_EVENTS
@@ -43,8 +42,14 @@ class EventWatcher:
     _thread: threading.Thread | None = None
 
     def start(self) -> None:
-        consumer = Consumer({"bootstrap.servers": self.bootstrap, "group.id": self.group_id,
-                             "auto.offset.reset": "earliest", "enable.auto.commit": False})
+        consumer = Consumer(
+            {
+                "bootstrap.servers": self.bootstrap,
+                "group.id": self.group_id,
+                "auto.offset.reset": "earliest",
+                "enable.auto.commit": False,
+            }
+        )
         consumer.subscribe([ORDER_EVENTS, PAYMENT_EVENTS, CHANNEL_NOTIFICATIONS])
         # Join the group before any order is created, so the first orders'
         # create->PAID time does not include this watcher's own rebalance.
@@ -106,24 +111,45 @@ def percentile(values: list[float], pct: float) -> float:
     return ordered[index]
 
 
-async def _one_order(stub: order_pb2_grpc.OrderServiceStub, merchant: str, number: str,
-                     watcher: EventWatcher, result: LoadResult) -> None:
+async def _one_order(
+    stub: order_pb2_grpc.OrderServiceStub,
+    merchant: str,
+    number: str,
+    watcher: EventWatcher,
+    result: LoadResult,
+) -> None:
     t0 = time.monotonic()
     try:
-        order = await stub.CreateOrder(order_pb2.CreateOrderRequest(
-            merchant_id=merchant, merchant_order_no=number, amount=Money(minor=1999, currency="CNY"),
-            subject="demo tea"), timeout=RPC_DEADLINE_S)
+        order = await stub.CreateOrder(
+            order_pb2.CreateOrderRequest(
+                merchant_id=merchant,
+                merchant_order_no=number,
+                amount=Money(minor=1999, currency="CNY"),
+                subject="demo tea",
+            ),
+            timeout=RPC_DEADLINE_S,
+        )
         result.created[order.order_id] = t0
         watcher.watch(order.order_id)
         t1 = time.monotonic()
-        await stub.PayOrder(order_pb2.PayOrderRequest(order_id=order.order_id, method="qr"), timeout=RPC_DEADLINE_S)
+        await stub.PayOrder(
+            order_pb2.PayOrderRequest(order_id=order.order_id, method="qr"), timeout=RPC_DEADLINE_S
+        )
         result.pay_latency_s.append(time.monotonic() - t1)
     except grpc.aio.AioRpcError as exc:
         result.errors[exc.code().name] += 1
 
 
-async def pay_orders(order_target: str, watcher: EventWatcher, *, count: int | None, duration_s: float | None,
-                     concurrency: int, merchant: str, run_tag: str) -> LoadResult:
+async def pay_orders(
+    order_target: str,
+    watcher: EventWatcher,
+    *,
+    count: int | None,
+    duration_s: float | None,
+    concurrency: int,
+    merchant: str,
+    run_tag: str,
+) -> LoadResult:
     """Pay `count` orders, or as many as fit in `duration_s`, with `concurrency` in flight."""
     result = LoadResult(started=time.monotonic())
     next_number = 0

@@ -25,7 +25,11 @@ from paykit.messaging.topics import create_topics
 SERVICE_START_TIMEOUT_S = 60.0
 SERVICE_STOP_TIMEOUT_S = 15.0
 SUITE_FILE = "suite.json"
-DATABASES = {"order": "paykit_order", "payment_core": "paykit_payment", "channel_gateway": "paykit_gateway"}
+DATABASES = {
+    "order": "paykit_order",
+    "payment_core": "paykit_payment",
+    "channel_gateway": "paykit_gateway",
+}
 # Start order: each one's dependencies are already up when it starts.
 START_ORDER = ("channel_simulator", "channel_gateway", "payment_core", "order")
 
@@ -47,14 +51,18 @@ class ServiceProcess:
         self.popen = subprocess.Popen(
             [sys.executable, "-m", self.module, "serve"],
             env={**os.environ, **self.env, "READY_FILE": str(self.ready_file)},
-            stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
         )
         self.pid = self.popen.pid
 
     def wait_ready(self) -> dict[str, Any]:
         def ready() -> bool:
             if self.popen is not None and self.popen.poll() is not None:
-                raise RuntimeError(f"{self.name} exited with {self.popen.returncode}:\n{tail(self.log_file)}")
+                raise RuntimeError(
+                    f"{self.name} exited with {self.popen.returncode}:\n{tail(self.log_file)}"
+                )
             return self.ready_file.exists()
 
         wait_for(ready, SERVICE_START_TIMEOUT_S, f"{self.name} to be ready")
@@ -110,15 +118,26 @@ class Suite:
             self.database_urls[service] = ensure_database(postgres, database)
 
     def _env_for(self, name: str, extra: dict[str, str]) -> dict[str, str]:
-        common = {"KAFKA_BOOTSTRAP_SERVERS": self.kafka_bootstrap, "SIMULATOR_SECRET": self.simulator_secret,
-                  "LOG_LEVEL": os.environ.get("LOG_LEVEL", "WARNING")}
+        common = {
+            "KAFKA_BOOTSTRAP_SERVERS": self.kafka_bootstrap,
+            "SIMULATOR_SECRET": self.simulator_secret,
+            "LOG_LEVEL": os.environ.get("LOG_LEVEL", "WARNING"),
+        }
         per_service = {
             "channel_simulator": {"SIMULATOR_PORT": "0"},
-            "channel_gateway": {"GATEWAY_DATABASE_URL": self.database_urls.get("channel_gateway", ""),
-                                "GATEWAY_GRPC_LISTEN": "127.0.0.1:0", "GATEWAY_WEBHOOK_PORT": "0"},
-            "payment_core": {"PAYMENT_DATABASE_URL": self.database_urls.get("payment_core", ""),
-                             "PAYMENT_GRPC_LISTEN": "127.0.0.1:0"},
-            "order": {"ORDER_DATABASE_URL": self.database_urls.get("order", ""), "ORDER_GRPC_LISTEN": "127.0.0.1:0"},
+            "channel_gateway": {
+                "GATEWAY_DATABASE_URL": self.database_urls.get("channel_gateway", ""),
+                "GATEWAY_GRPC_LISTEN": "127.0.0.1:0",
+                "GATEWAY_WEBHOOK_PORT": "0",
+            },
+            "payment_core": {
+                "PAYMENT_DATABASE_URL": self.database_urls.get("payment_core", ""),
+                "PAYMENT_GRPC_LISTEN": "127.0.0.1:0",
+            },
+            "order": {
+                "ORDER_DATABASE_URL": self.database_urls.get("order", ""),
+                "ORDER_GRPC_LISTEN": "127.0.0.1:0",
+            },
         }[name]
         deps: dict[str, str] = {}
         if name == "channel_gateway":
@@ -132,13 +151,22 @@ class Suite:
     def start_service(self, name: str, extra_env: dict[str, str] | None = None) -> ServiceProcess:
         module = {"order": "order_service"}.get(name, name)
         previous = self.services.get(name)
-        env = previous.env if previous is not None and extra_env is None else self._env_for(name, extra_env or {})
+        env = (
+            previous.env
+            if previous is not None and extra_env is None
+            else self._env_for(name, extra_env or {})
+        )
         if previous is not None and previous.info:
             previous.stop()
             # A restarted service keeps its ports: the others hold its address.
             env = {**env, **_pinned_ports(name, previous.info)}
-        proc = ServiceProcess(name, module, env, self.run_dir / f"{name}.ready.json",
-                              self.run_dir / "logs" / f"{name}.log")
+        proc = ServiceProcess(
+            name,
+            module,
+            env,
+            self.run_dir / f"{name}.ready.json",
+            self.run_dir / "logs" / f"{name}.log",
+        )
         proc.start()
         self.services[name] = proc
         proc.wait_ready()
@@ -148,7 +176,9 @@ class Suite:
         """Start `name` again with the environment it had (after a kill)."""
         return self.start_service(name)
 
-    def start(self, extra_env: dict[str, dict[str, str]] | None = None, fresh_databases: bool = False) -> None:
+    def start(
+        self, extra_env: dict[str, dict[str, str]] | None = None, fresh_databases: bool = False
+    ) -> None:
         self.simulator_secret = self.simulator_secret or secrets.token_hex(16)
         self.start_infrastructure(fresh_databases)
         for name in START_ORDER:
@@ -175,8 +205,11 @@ class Suite:
 def _pinned_ports(name: str, info: dict[str, Any]) -> dict[str, str]:
     if name == "channel_simulator":
         return {"SIMULATOR_PORT": str(info["http_port"])}
-    listen = {"order": "ORDER_GRPC_LISTEN", "payment_core": "PAYMENT_GRPC_LISTEN",
-              "channel_gateway": "GATEWAY_GRPC_LISTEN"}[name]
+    listen = {
+        "order": "ORDER_GRPC_LISTEN",
+        "payment_core": "PAYMENT_GRPC_LISTEN",
+        "channel_gateway": "GATEWAY_GRPC_LISTEN",
+    }[name]
     pinned = {listen: f"127.0.0.1:{info['grpc_port']}"}
     if name == "channel_gateway":
         pinned["GATEWAY_WEBHOOK_PORT"] = str(info["webhook_port"])
@@ -216,4 +249,3 @@ def stop_recorded(run_dir: Path) -> list[str]:
                 stop_pid(pid, SERVICE_STOP_TIMEOUT_S)
                 stopped.append(infra)
     return stopped
-

@@ -6,7 +6,6 @@ from collections.abc import Callable
 from typing import Any
 
 import grpc
-
 from paykit.telemetry import inject_carrier
 
 # Every call has a deadline; a callee that hangs must not hang its caller.

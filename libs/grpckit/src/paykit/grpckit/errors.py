@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import grpc
 from google.rpc import code_pb2, error_details_pb2, status_pb2
-
 from paykit.errors import (
     AlreadyExists,
     DomainError,
@@ -38,11 +37,14 @@ def status_details(error: DomainError, code: grpc.StatusCode) -> bytes:
     if isinstance(error, InvalidArgument):
         bad_request = error_details_pb2.BadRequest(
             field_violations=[
-                error_details_pb2.BadRequest.FieldViolation(field=error.field, description=error.reason)
+                error_details_pb2.BadRequest.FieldViolation(
+                    field=error.field, description=error.reason
+                )
             ]
         )
         status.details.add().Pack(bad_request)
-    return status.SerializeToString()
+    serialized: bytes = status.SerializeToString()
+    return serialized
 
 
 def internal_status(reference: str) -> tuple[grpc.StatusCode, str]:

@@ -12,9 +12,13 @@ import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 from opentelemetry import trace
-
 from paykit.errors import DomainError
-from paykit.grpckit.errors import STATUS_DETAILS_KEY, internal_status, status_code_of, status_details
+from paykit.grpckit.errors import (
+    STATUS_DETAILS_KEY,
+    internal_status,
+    status_code_of,
+    status_details,
+)
 from paykit.telemetry import extract_context, tracer
 
 log = logging.getLogger(__name__)
@@ -51,7 +55,9 @@ class ServerInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[misc]
                     code = status_code_of(exc)
                     span.set_attribute("rpc.grpc.status_code", code.name)
                     await context.abort(
-                        code, exc.message, trailing_metadata=((STATUS_DETAILS_KEY, status_details(exc, code)),)
+                        code,
+                        exc.message,
+                        trailing_metadata=((STATUS_DETAILS_KEY, status_details(exc, code)),),
                     )
                 except (grpc.aio.AbortError, asyncio.CancelledError):
                     raise
@@ -97,14 +103,14 @@ def create_server(
     port = server.add_insecure_port(address)
     if port == 0:
         raise RuntimeError(f"cannot bind gRPC server to {address}")
-    server._paykit_health = health_servicer  # noqa: SLF001  kept for mark_serving
-    server._paykit_names = [name for _, _, name in services]  # noqa: SLF001
+    server._paykit_health = health_servicer
+    server._paykit_names = [name for _, _, name in services]
     return server, port
 
 
 async def mark_serving(server: grpc.aio.Server) -> None:
     """Report SERVING for the whole server and each service once dependencies are ready."""
-    health_servicer = server._paykit_health  # noqa: SLF001
+    health_servicer = server._paykit_health
     await health_servicer.set("", health_pb2.HealthCheckResponse.SERVING)
-    for name in server._paykit_names:  # noqa: SLF001
+    for name in server._paykit_names:
         await health_servicer.set(name, health_pb2.HealthCheckResponse.SERVING)

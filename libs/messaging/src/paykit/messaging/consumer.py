@@ -22,15 +22,14 @@ from dataclasses import dataclass
 
 from confluent_kafka import Consumer, KafkaError, Message, Producer, TopicPartition
 from opentelemetry import trace
-from sqlalchemy.exc import InterfaceError, OperationalError
-from sqlalchemy.orm import Session, sessionmaker
-
 from paykit.events.v1.envelope_pb2 import Envelope
 from paykit.messaging.envelope import PoisonMessage, decode_envelope
 from paykit.messaging.inbox import first_delivery
 from paykit.messaging.kafka_config import consumer_config, producer_config
 from paykit.messaging.topics import dlq_of
 from paykit.telemetry import carrier_from_headers, extract_context, tracer
+from sqlalchemy.exc import InterfaceError, OperationalError
+from sqlalchemy.orm import Session, sessionmaker
 
 log = logging.getLogger(__name__)
 
@@ -140,7 +139,10 @@ class ConsumerLoop:
             f"consume {envelope.event_type}",
             context=parent,
             kind=trace.SpanKind.CONSUMER,
-            attributes={"messaging.destination": message.topic() or "", "event.id": envelope.event_id},
+            attributes={
+                "messaging.destination": message.topic() or "",
+                "event.id": envelope.event_id,
+            },
         ) as span:
             savepoint = session.begin_nested()
             try:
@@ -156,19 +158,27 @@ class ConsumerLoop:
                 savepoint.rollback()
                 log.exception(
                     "poison message sent to DLQ",
-                    extra={"consumer": self.name, "event_id": envelope.event_id, "topic": message.topic()},
+                    extra={
+                        "consumer": self.name,
+                        "event_id": envelope.event_id,
+                        "topic": message.topic(),
+                    },
                 )
                 return f"{type(exc).__name__}: {exc}"
 
     def _send_to_dlq(self, dead: Sequence[DeadLetter]) -> None:
         for letter in dead:
             msg = letter.message
-            headers = list(msg.headers() or []) + [
+            original = msg.headers() or []
+            headers: list[tuple[str, str | bytes | None]] = [
+                *(original.items() if isinstance(original, dict) else original),
                 ("dlq.reason", letter.reason[:DLQ_REASON_MAX_CHARS].encode()),
                 ("dlq.consumer", self.name.encode()),
                 ("dlq.source", f"{msg.topic()}/{msg.partition()}/{msg.offset()}".encode()),
             ]
-            self._dlq.produce(dlq_of(msg.topic() or "unknown"), key=msg.key(), value=msg.value(), headers=headers)
+            self._dlq.produce(
+                dlq_of(msg.topic() or "unknown"), key=msg.key(), value=msg.value(), headers=headers
+            )
         remaining = self._dlq.flush(DLQ_FLUSH_TIMEOUT_S)
         if remaining:
             # Not committing keeps the poison messages; they come back and are retried.
@@ -181,5 +191,6 @@ class ConsumerLoop:
             next_offsets[tp] = max(next_offsets.get(tp, 0), (msg.offset() or 0) + 1)
         # Asynchronous is safe: a commit lost in a crash only replays events the inbox dedupes.
         self._consumer.commit(
-            offsets=[TopicPartition(t, p, o) for (t, p), o in next_offsets.items()], asynchronous=True
+            offsets=[TopicPartition(t, p, o) for (t, p), o in next_offsets.items()],
+            asynchronous=True,
         )

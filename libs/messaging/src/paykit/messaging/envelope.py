@@ -7,7 +7,6 @@ from datetime import UTC, datetime
 from typing import TypeVar
 
 from google.protobuf.message import DecodeError, Message
-
 from paykit.events.v1.envelope_pb2 import Envelope
 from paykit.ids import IdKind, new_id
 

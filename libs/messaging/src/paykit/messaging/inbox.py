@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
+from paykit.messaging.schema import inbox
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.orm import Session
-
-from paykit.messaging.schema import inbox
 
 
 def first_delivery(session: Session, consumer: str, event_id: str, topic: str) -> bool:

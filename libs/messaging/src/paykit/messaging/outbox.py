@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-from sqlalchemy.orm import Session
-
 from paykit.messaging.envelope import OutgoingEvent
 from paykit.messaging.schema import outbox
 from paykit.telemetry import inject_carrier
+from sqlalchemy.orm import Session
 
 
 def add_to_outbox(session: Session, event: OutgoingEvent) -> None:

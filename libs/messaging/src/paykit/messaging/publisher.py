@@ -10,7 +10,6 @@ from __future__ import annotations
 import threading
 
 from confluent_kafka import KafkaError, Message, Producer
-
 from paykit.messaging.kafka_config import producer_config
 
 PUBLISH_TIMEOUT_S = 10.0
@@ -34,7 +33,12 @@ class AcknowledgedPublisher:
             self._producer.poll(POLL_INTERVAL_S)
 
     def publish(
-        self, topic: str, key: str, value: bytes, headers: list[tuple[str, bytes]], timeout_s: float = PUBLISH_TIMEOUT_S
+        self,
+        topic: str,
+        key: str,
+        value: bytes,
+        headers: list[tuple[str, str | bytes | None]],
+        timeout_s: float = PUBLISH_TIMEOUT_S,
     ) -> None:
         done = threading.Event()
         failure: list[str] = []
@@ -44,7 +48,9 @@ class AcknowledgedPublisher:
                 failure.append(str(err))
             done.set()
 
-        self._producer.produce(topic, key=key.encode(), value=value, headers=headers, on_delivery=on_delivery)
+        self._producer.produce(
+            topic, key=key.encode(), value=value, headers=headers, on_delivery=on_delivery
+        )
         if not done.wait(timeout_s):
             raise PublishError(f"no acknowledgement from Kafka for {topic} within {timeout_s}s")
         if failure:

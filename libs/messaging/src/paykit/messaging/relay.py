@@ -14,11 +14,10 @@ import threading
 from typing import Any
 
 from confluent_kafka import KafkaError, Message, Producer
-from sqlalchemy import Engine, func, select, update
-
 from paykit.messaging.kafka_config import producer_config
 from paykit.messaging.schema import outbox
 from paykit.telemetry import headers_from_carrier
+from sqlalchemy import Engine, func, select, update
 
 log = logging.getLogger(__name__)
 
@@ -49,11 +48,19 @@ class OutboxRelay:
     def publish_once(self) -> int:
         """Publish one batch of unsent rows; returns how many were published."""
         with self._engine.begin() as conn:
-            locked = conn.execute(select(func.pg_try_advisory_xact_lock(RELAY_ADVISORY_LOCK_KEY))).scalar()
+            locked = conn.execute(
+                select(func.pg_try_advisory_xact_lock(RELAY_ADVISORY_LOCK_KEY))
+            ).scalar()
             if not locked:
                 return 0
             rows = conn.execute(
-                select(outbox.c.id, outbox.c.topic, outbox.c.message_key, outbox.c.payload, outbox.c.trace_headers)
+                select(
+                    outbox.c.id,
+                    outbox.c.topic,
+                    outbox.c.message_key,
+                    outbox.c.payload,
+                    outbox.c.trace_headers,
+                )
                 .where(outbox.c.sent_at.is_(None))
                 .order_by(outbox.c.id)
                 .limit(RELAY_BATCH_SIZE)
@@ -67,14 +74,18 @@ class OutboxRelay:
                     errors.append(str(err))
 
             for row in rows:
-                self._produce(row.topic, row.message_key, row.payload, row.trace_headers, on_delivery)
+                self._produce(
+                    row.topic, row.message_key, row.payload, row.trace_headers, on_delivery
+                )
             remaining = self._producer.flush(RELAY_FLUSH_TIMEOUT_S)
             if remaining or errors:
                 # Rolling back leaves every row unsent; the next pass republishes
                 # them (duplicates are allowed, losses are not).
                 raise RelayPublishError(f"{remaining} undelivered, errors: {errors[:3]}")
             conn.execute(
-                update(outbox).where(outbox.c.id.in_([r.id for r in rows])).values(sent_at=func.now())
+                update(outbox)
+                .where(outbox.c.id.in_([r.id for r in rows]))
+                .values(sent_at=func.now())
             )
             return len(rows)
 
@@ -82,7 +93,11 @@ class OutboxRelay:
         while True:
             try:
                 self._producer.produce(
-                    topic, key=key.encode(), value=value, headers=headers_from_carrier(trace), on_delivery=cb
+                    topic,
+                    key=key.encode(),
+                    value=value,
+                    headers=headers_from_carrier(trace),
+                    on_delivery=cb,
                 )
                 return
             except BufferError:

@@ -26,7 +26,9 @@ outbox = sa.Table(
     sa.Column("message_key", sa.Text, nullable=False),
     sa.Column("payload", sa.LargeBinary, nullable=False),
     sa.Column("trace_headers", JSONB, nullable=False),
-    sa.Column("created_at", sa.DateTime(timezone=True), nullable=False, server_default=sa.func.now()),
+    sa.Column(
+        "created_at", sa.DateTime(timezone=True), nullable=False, server_default=sa.func.now()
+    ),
     sa.Column("sent_at", sa.DateTime(timezone=True)),
 )
 
@@ -36,7 +38,9 @@ inbox = sa.Table(
     sa.Column("consumer", sa.Text, primary_key=True),
     sa.Column("event_id", sa.Text, primary_key=True),
     sa.Column("topic", sa.Text, nullable=False),
-    sa.Column("processed_at", sa.DateTime(timezone=True), nullable=False, server_default=sa.func.now()),
+    sa.Column(
+        "processed_at", sa.DateTime(timezone=True), nullable=False, server_default=sa.func.now()
+    ),
 )
 
 
@@ -51,7 +55,9 @@ def create_messaging_tables_v1(op: Any) -> None:
         sa.Column("message_key", sa.Text, nullable=False),
         sa.Column("payload", sa.LargeBinary, nullable=False),
         sa.Column("trace_headers", JSONB, nullable=False),
-        sa.Column("created_at", sa.DateTime(timezone=True), nullable=False, server_default=sa.func.now()),
+        sa.Column(
+            "created_at", sa.DateTime(timezone=True), nullable=False, server_default=sa.func.now()
+        ),
         sa.Column("sent_at", sa.DateTime(timezone=True)),
     )
     # The relay only ever scans unsent rows; keep that scan small.
@@ -61,5 +67,7 @@ def create_messaging_tables_v1(op: Any) -> None:
         sa.Column("consumer", sa.Text, primary_key=True),
         sa.Column("event_id", sa.Text, primary_key=True),
         sa.Column("topic", sa.Text, nullable=False),
-        sa.Column("processed_at", sa.DateTime(timezone=True), nullable=False, server_default=sa.func.now()),
+        sa.Column(
+            "processed_at", sa.DateTime(timezone=True), nullable=False, server_default=sa.func.now()
+        ),
     )

@@ -11,7 +11,7 @@ import os
 import sys
 from dataclasses import dataclass
 
-from confluent_kafka.admin import AdminClient, NewTopic
+from confluent_kafka.admin import AdminClient, NewTopic  # type: ignore[attr-defined]
 
 TOPIC_CREATE_TIMEOUT_S = 30
 DLQ_SUFFIX = ".dlq"
@@ -68,7 +68,9 @@ def create_topics(bootstrap_servers: str) -> list[str]:
     if not wanted:
         return []
     created = []
-    for name, future in admin.create_topics(wanted, operation_timeout=TOPIC_CREATE_TIMEOUT_S).items():
+    for name, future in admin.create_topics(
+        wanted, operation_timeout=TOPIC_CREATE_TIMEOUT_S
+    ).items():
         try:
             future.result(timeout=TOPIC_CREATE_TIMEOUT_S)
             created.append(name)

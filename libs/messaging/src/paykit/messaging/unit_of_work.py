@@ -5,11 +5,10 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Self
 
-from sqlalchemy.orm import Session, sessionmaker
-
 from paykit.db import SqlUnitOfWork
 from paykit.messaging.envelope import OutgoingEvent
 from paykit.messaging.outbox import add_to_outbox
+from sqlalchemy.orm import Session, sessionmaker
 
 
 class OutboxUnitOfWork(SqlUnitOfWork):
@@ -19,7 +18,9 @@ class OutboxUnitOfWork(SqlUnitOfWork):
     so events leave at once instead of at the relay's next poll.
     """
 
-    def __init__(self, session_factory: sessionmaker[Session], after_commit: Callable[[], None]) -> None:
+    def __init__(
+        self, session_factory: sessionmaker[Session], after_commit: Callable[[], None]
+    ) -> None:
         super().__init__(session_factory)
         self._after_commit = after_commit
         self._published = False

@@ -7,10 +7,10 @@ through `inject_carrier` / `extract_context` here so there is one propagator.
 
 from paykit.telemetry.logs import configure_logging
 from paykit.telemetry.propagation import (
+    carrier_from_headers,
     extract_context,
     headers_from_carrier,
     inject_carrier,
-    carrier_from_headers,
 )
 from paykit.telemetry.tracing import JsonLinesSpanExporter, setup_tracing, tracer
 

@@ -21,13 +21,16 @@ def extract_context(carrier: Mapping[str, str]) -> otel_context.Context:
     return propagate.extract(carrier)
 
 
-def headers_from_carrier(carrier: Mapping[str, str]) -> list[tuple[str, bytes]]:
+def headers_from_carrier(carrier: Mapping[str, str]) -> list[tuple[str, str | bytes | None]]:
     return [(k, v.encode()) for k, v in carrier.items()]
 
 
-def carrier_from_headers(headers: Iterable[tuple[str, bytes | str | None]] | None) -> dict[str, str]:
+def carrier_from_headers(
+    headers: Iterable[tuple[str, bytes | str | None]] | Mapping[str, bytes | str | None] | None,
+) -> dict[str, str]:
     carrier: dict[str, str] = {}
-    for key, value in headers or ():
+    pairs = headers.items() if isinstance(headers, Mapping) else (headers or ())
+    for key, value in pairs:
         if value is None:
             continue
         carrier[key] = value.decode() if isinstance(value, bytes) else value

@@ -26,8 +26,11 @@ def _stored(row: Any) -> StoredCharge:
     reply = None
     if row.state is not None:
         reply = ChargeReply(
-            ChargeState(row.state), row.channel_trade_no or "", row.pay_url or "",
-            row.decline_code or "", row.decline_message or "",
+            ChargeState(row.state),
+            row.channel_trade_no or "",
+            row.pay_url or "",
+            row.decline_code or "",
+            row.decline_message or "",
         )
     return StoredCharge(row.payment_id, row.order_id, row.channel, reply, dict(row.trace_headers))
 
@@ -36,50 +39,83 @@ class GatewayRepository:
     def __init__(self, session: Session) -> None:
         self._session = session
 
-    def add_charge_if_absent(self, command: ChargeCommand, channel: str, trace_headers: dict[str, str]) -> None:
+    def add_charge_if_absent(
+        self, command: ChargeCommand, channel: str, trace_headers: dict[str, str]
+    ) -> None:
         self._session.execute(
             insert(charges)
             .values(
-                payment_id=command.payment_id, order_id=command.order_id, channel=channel,
-                amount_minor=command.amount.minor, currency=command.amount.currency, trace_headers=trace_headers,
+                payment_id=command.payment_id,
+                order_id=command.order_id,
+                channel=channel,
+                amount_minor=command.amount.minor,
+                currency=command.amount.currency,
+                trace_headers=trace_headers,
             )
             .on_conflict_do_nothing()
         )
 
     def get_charge(self, payment_id: str) -> StoredCharge | None:
-        row = self._session.execute(select(charges).where(charges.c.payment_id == payment_id)).first()
+        row = self._session.execute(
+            select(charges).where(charges.c.payment_id == payment_id)
+        ).first()
         return _stored(row) if row else None
 
     def record_reply(self, payment_id: str, reply: ChargeReply) -> None:
         self._session.execute(
-            update(charges).where(charges.c.payment_id == payment_id).values(
-                state=reply.state.value, channel_trade_no=reply.channel_trade_no, pay_url=reply.pay_url,
-                decline_code=reply.decline_code, decline_message=reply.decline_message,
+            update(charges)
+            .where(charges.c.payment_id == payment_id)
+            .values(
+                state=reply.state.value,
+                channel_trade_no=reply.channel_trade_no,
+                pay_url=reply.pay_url,
+                decline_code=reply.decline_code,
+                decline_message=reply.decline_message,
             )
         )
 
     def record_exchange(self, payment_id: str, channel: str, raw: RawExchange) -> None:
         self._session.execute(
             channel_exchanges.insert().values(
-                payment_id=payment_id, channel=channel, operation=raw.operation, request_body=raw.request_body,
-                response_status=raw.response_status, response_body=raw.response_body,
-                latency_ms=raw.latency_ms, error=raw.error or None,
+                payment_id=payment_id,
+                channel=channel,
+                operation=raw.operation,
+                request_body=raw.request_body,
+                response_status=raw.response_status,
+                response_body=raw.response_body,
+                latency_ms=raw.latency_ms,
+                error=raw.error or None,
             )
         )
 
     def record_notification(
-        self, *, notification_id: str, channel: str, headers: dict[str, str], body: bytes, verdict: str,
-        reject_reason: str | None = None, channel_notify_id: str | None = None, payment_id: str | None = None,
+        self,
+        *,
+        notification_id: str,
+        channel: str,
+        headers: dict[str, str],
+        body: bytes,
+        verdict: str,
+        reject_reason: str | None = None,
+        channel_notify_id: str | None = None,
+        payment_id: str | None = None,
     ) -> None:
         self._session.execute(
             notifications.insert().values(
-                notification_id=notification_id, channel=channel, headers=headers, body=body, verdict=verdict,
-                reject_reason=reject_reason, channel_notify_id=channel_notify_id, payment_id=payment_id,
+                notification_id=notification_id,
+                channel=channel,
+                headers=headers,
+                body=body,
+                verdict=verdict,
+                reject_reason=reject_reason,
+                channel_notify_id=channel_notify_id,
+                payment_id=payment_id,
             )
         )
 
     def mark_published(self, notification_id: str, event_id: str) -> None:
         self._session.execute(
-            update(notifications).where(notifications.c.notification_id == notification_id)
+            update(notifications)
+            .where(notifications.c.notification_id == notification_id)
             .values(verdict="PUBLISHED", published_event_id=event_id)
         )

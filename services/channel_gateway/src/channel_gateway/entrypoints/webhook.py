@@ -6,9 +6,9 @@ import logging
 from typing import Any
 
 from aiohttp import web
+from paykit.errors import DomainError, InvalidArgument, NotFound
 
 from channel_gateway.service_layer.services import Gateway
-from paykit.errors import DomainError, InvalidArgument, NotFound
 
 log = logging.getLogger(__name__)
 
@@ -22,7 +22,9 @@ def build_webhook_app(gateway: Gateway) -> web.Application:
         channel = request.match_info["channel"]
         body = await request.read()
         try:
-            status, text = await gateway.receive_notification(channel, request.path, request.headers, body)
+            status, text = await gateway.receive_notification(
+                channel, request.path, request.headers, body
+            )
         except InvalidArgument as exc:
             return web.Response(status=404, text=exc.message)
         except NotFound as exc:
@@ -50,7 +52,7 @@ class WebhookServer:
         await self._runner.setup()
         site = web.TCPSite(self._runner, self._host, self._port)
         await site.start()
-        self.bound_port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]  # noqa: SLF001
+        self.bound_port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
         return {"webhook_port": self.bound_port}
 
     async def stop(self) -> None:

@@ -5,7 +5,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import grpc
-
 from paykit.contracts.convert import money_to_proto
 from paykit.errors import DomainError, FailedPrecondition, Unavailable
 from paykit.grpckit import open_channel
@@ -28,7 +27,7 @@ class PaymentView:
 class PaymentCoreClient:
     def __init__(self, target: str) -> None:
         self._channel = open_channel(target)
-        self._stub = payment_pb2_grpc.PaymentServiceStub(self._channel)
+        self._stub = payment_pb2_grpc.PaymentServiceStub(self._channel)  # type: ignore[no-untyped-call]
 
     async def create_payment(self, order: Order, method: str) -> PaymentView:
         request = payment_pb2.CreatePaymentRequest(

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 from typing import Any
 
+from paykit.money import Money
 from sqlalchemy import func, select, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.orm import Session
 
 from order_service.adapters.tables import duplicate_payments, orders
 from order_service.domain.order import Order, OrderStatus
-from paykit.money import Money
 
 
 def _to_domain(row: Any) -> Order:
@@ -88,5 +88,7 @@ class OrderRepository:
 
     def record_duplicate_payment(self, order_id: str, payment_id: str) -> None:
         self._session.execute(
-            insert(duplicate_payments).values(order_id=order_id, payment_id=payment_id).on_conflict_do_nothing()
+            insert(duplicate_payments)
+            .values(order_id=order_id, payment_id=payment_id)
+            .on_conflict_do_nothing()
         )

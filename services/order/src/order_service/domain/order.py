@@ -61,8 +61,15 @@ def start_paying(order: Order, now: datetime) -> Order:
     match order.status:
         case OrderStatus.CREATED:
             if now >= order.expires_at:
-                raise FailedPrecondition(f"order {order.order_id} expired at {order.expires_at.isoformat()}")
-            return replace(order, status=OrderStatus.PAYING, pay_attempts=order.pay_attempts + 1, payment_id=None)
+                raise FailedPrecondition(
+                    f"order {order.order_id} expired at {order.expires_at.isoformat()}"
+                )
+            return replace(
+                order,
+                status=OrderStatus.PAYING,
+                pay_attempts=order.pay_attempts + 1,
+                payment_id=None,
+            )
         case OrderStatus.PAYING:
             return order  # a retried PayOrder continues the attempt in flight
         case OrderStatus.PAID | OrderStatus.PARTIALLY_REFUNDED | OrderStatus.REFUNDED:
@@ -82,7 +89,9 @@ def attach_payment(order: Order, payment_id: str) -> Order:
 def mark_paid(order: Order, payment_id: str, paid_at: datetime) -> tuple[Order, PaidOutcome]:
     match order.status:
         case OrderStatus.CREATED | OrderStatus.PAYING:
-            return replace(order, status=OrderStatus.PAID, payment_id=payment_id, paid_at=paid_at), PaidOutcome.MARKED_PAID
+            return replace(
+                order, status=OrderStatus.PAID, payment_id=payment_id, paid_at=paid_at
+            ), PaidOutcome.MARKED_PAID
         case OrderStatus.PAID | OrderStatus.PARTIALLY_REFUNDED | OrderStatus.REFUNDED:
             if order.payment_id == payment_id:
                 return order, PaidOutcome.ALREADY_PAID

@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-from sqlalchemy.orm import Session
-
 from paykit.contracts.convert import from_timestamp
 from paykit.events.v1.envelope_pb2 import Envelope
 from paykit.events.v1.payment_events_pb2 import PaymentFailed, PaymentSucceeded
 from paykit.messaging.envelope import unpack
+from sqlalchemy.orm import Session
 
 from order_service.service_layer import services
 from order_service.service_layer.unit_of_work import SessionTx

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import grpc
-
 from paykit.contracts.convert import money_from_proto, money_to_proto, timestamp
 from paykit.db import run_blocking
 from paykit.errors import InvalidArgument
@@ -62,14 +61,19 @@ class OrderServicer(order_pb2_grpc.OrderServiceServicer):
     async def GetOrder(
         self, request: order_pb2.GetOrderRequest, context: grpc.aio.ServicerContext
     ) -> order_pb2.Order:
-        order = await run_blocking(services.get_order, self._uow_factory, _require_order_id(request.order_id))
+        order = await run_blocking(
+            services.get_order, self._uow_factory, _require_order_id(request.order_id)
+        )
         return to_proto(order)
 
     async def PayOrder(
         self, request: order_pb2.PayOrderRequest, context: grpc.aio.ServicerContext
     ) -> order_pb2.PayOrderResponse:
         order, payment = await services.pay_order(
-            self._uow_factory, self._payments, _require_order_id(request.order_id), request.method or "qr"
+            self._uow_factory,
+            self._payments,
+            _require_order_id(request.order_id),
+            request.method or "qr",
         )
         return order_pb2.PayOrderResponse(
             order=to_proto(order),

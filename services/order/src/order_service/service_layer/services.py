@@ -62,8 +62,12 @@ def create_order(uow_factory: UowFactory, command: CreateOrder) -> Order:
             uow.publish(events.order_created(order))
             uow.commit()
             return order
-        existing = uow.orders.get_by_merchant_order_no(command.merchant_id, command.merchant_order_no)
-    if existing is None:  # deleted between the conflict and the read: cannot happen, orders are never deleted
+        existing = uow.orders.get_by_merchant_order_no(
+            command.merchant_id, command.merchant_order_no
+        )
+    if (
+        existing is None
+    ):  # deleted between the conflict and the read: cannot happen, orders are never deleted
         raise NotFound(f"order {command.merchant_order_no} vanished")
     if not existing.same_request(command.amount, command.subject):
         raise AlreadyExists(
@@ -119,6 +123,7 @@ async def pay_order(
 
 # -- consumed events (run inside the consumer loop's transaction) ------------
 
+
 def apply_payment_succeeded(
     uow: OrderTx, order_id: str, payment_id: str, succeeded_at: datetime
 ) -> None:
@@ -133,7 +138,9 @@ def apply_payment_succeeded(
         case model.PaidOutcome.ALREADY_PAID:
             pass
         case model.PaidOutcome.DUPLICATE_PAYMENT:
-            log.warning("duplicate payment on order", extra={"order_id": order_id, "payment_id": payment_id})
+            log.warning(
+                "duplicate payment on order", extra={"order_id": order_id, "payment_id": payment_id}
+            )
             uow.orders.record_duplicate_payment(order_id, payment_id)
 
 

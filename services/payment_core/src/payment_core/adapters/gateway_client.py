@@ -6,7 +6,6 @@ import enum
 from dataclasses import dataclass
 
 import grpc
-
 from paykit.channel.v1 import channel_pb2, channel_pb2_grpc
 from paykit.contracts.convert import money_to_proto
 from paykit.grpckit import open_channel
@@ -47,7 +46,7 @@ _REJECTED_BEFORE_SENDING = {grpc.StatusCode.INVALID_ARGUMENT, grpc.StatusCode.FA
 class ChannelGatewayClient:
     def __init__(self, target: str) -> None:
         self._channel = open_channel(target)
-        self._stub = channel_pb2_grpc.ChannelGatewayStub(self._channel)
+        self._stub = channel_pb2_grpc.ChannelGatewayStub(self._channel)  # type: ignore[no-untyped-call]
 
     async def charge(self, payment: Payment) -> ChargeAnswer:
         request = channel_pb2.ChargeRequest(
@@ -62,8 +61,12 @@ class ChannelGatewayClient:
             reply = await self._stub.Charge(request, timeout=CHARGE_DEADLINE_S)
         except grpc.aio.AioRpcError as exc:
             if exc.code() in _REJECTED_BEFORE_SENDING:
-                return ChargeAnswer(ChargeOutcome.REJECTED, code=exc.code().name, message=exc.details() or "")
-            return ChargeAnswer(ChargeOutcome.NO_ANSWER, code=exc.code().name, message=exc.details() or "")
+                return ChargeAnswer(
+                    ChargeOutcome.REJECTED, code=exc.code().name, message=exc.details() or ""
+                )
+            return ChargeAnswer(
+                ChargeOutcome.NO_ANSWER, code=exc.code().name, message=exc.details() or ""
+            )
         outcome = _STATUS.get(reply.status, ChargeOutcome.NO_ANSWER)
         return ChargeAnswer(
             outcome,

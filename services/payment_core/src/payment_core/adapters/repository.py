@@ -4,11 +4,10 @@ from __future__ import annotations
 
 from typing import Any
 
+from paykit.money import Money
 from sqlalchemy import func, select, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.orm import Session
-
-from paykit.money import Money
 
 from payment_core.adapters.tables import payment_flags, payment_state_changes, payments
 from payment_core.domain.payment import Payment, PaymentStatus, StateChange
@@ -67,7 +66,9 @@ class PaymentRepository:
         return _to_domain(row) if row else None
 
     def get_by_idempotency_key(self, key: str) -> Payment | None:
-        row = self._session.execute(select(payments).where(payments.c.idempotency_key == key)).first()
+        row = self._session.execute(
+            select(payments).where(payments.c.idempotency_key == key)
+        ).first()
         return _to_domain(row) if row else None
 
     def save(self, payment: Payment, change: StateChange | None = None) -> None:

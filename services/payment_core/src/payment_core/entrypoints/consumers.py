@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-from sqlalchemy.orm import Session
-
 from paykit.contracts.convert import from_timestamp, money_from_proto
 from paykit.events.v1.channel_events_pb2 import ChannelNotificationReceived
 from paykit.events.v1.envelope_pb2 import Envelope
 from paykit.messaging.envelope import unpack
+from sqlalchemy.orm import Session
 
 from payment_core.domain.payment import ChannelResult
 from payment_core.service_layer import services

@@ -5,7 +5,6 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 import grpc
-
 from paykit.contracts.convert import money_from_proto, money_to_proto, timestamp
 from paykit.db import run_blocking
 from paykit.errors import InvalidArgument
@@ -36,7 +35,9 @@ def to_proto(p: Payment) -> payment_pb2.Payment:
 
 
 class PaymentServicer(payment_pb2_grpc.PaymentServiceServicer):
-    def __init__(self, uow_factory: UowFactory, gateway: GatewayPort, routes: Mapping[str, str]) -> None:
+    def __init__(
+        self, uow_factory: UowFactory, gateway: GatewayPort, routes: Mapping[str, str]
+    ) -> None:
         self._uow_factory = uow_factory
         self._gateway = gateway
         self._routes = routes
@@ -54,7 +55,9 @@ class PaymentServicer(payment_pb2_grpc.PaymentServiceServicer):
             method=request.method,
             subject=request.subject,
         )
-        payment = await services.create_payment(self._uow_factory, self._gateway, self._routes, command)
+        payment = await services.create_payment(
+            self._uow_factory, self._gateway, self._routes, command
+        )
         return to_proto(payment)
 
     async def GetPayment(

@@ -46,7 +46,9 @@ def now_utc() -> datetime:
 
 def _validate(command: CreatePayment) -> None:
     if not command.idempotency_key or len(command.idempotency_key) > IDEMPOTENCY_KEY_MAX_CHARS:
-        raise InvalidArgument("idempotency_key", f"is required, at most {IDEMPOTENCY_KEY_MAX_CHARS} characters")
+        raise InvalidArgument(
+            "idempotency_key", f"is required, at most {IDEMPOTENCY_KEY_MAX_CHARS} characters"
+        )
     if not command.order_id:
         raise InvalidArgument("order_id", "is required")
     if not command.merchant_id:
@@ -55,7 +57,9 @@ def _validate(command: CreatePayment) -> None:
         raise InvalidArgument("amount.minor", f"must be positive, got {command.amount.minor}")
 
 
-def _store_processing(uow_factory: UowFactory, command: CreatePayment, channel: str) -> tuple[Payment, bool]:
+def _store_processing(
+    uow_factory: UowFactory, command: CreatePayment, channel: str
+) -> tuple[Payment, bool]:
     """Store the payment PROCESSING (with its history and event) before any channel call.
 
     Returns the stored payment and whether it was created now (False: a
@@ -79,7 +83,9 @@ def _store_processing(uow_factory: UowFactory, command: CreatePayment, channel: 
             existing = uow.payments.get_by_idempotency_key(command.idempotency_key)
             if existing is None:
                 raise NotFound(f"payment for key {command.idempotency_key} vanished")
-            if not existing.same_request(command.order_id, command.merchant_id, command.amount, command.method):
+            if not existing.same_request(
+                command.order_id, command.merchant_id, command.amount, command.method
+            ):
                 raise AlreadyExists(
                     f"idempotency_key {command.idempotency_key!r} was used for payment "
                     f"{existing.payment_id} with a different request"
@@ -92,7 +98,9 @@ def _store_processing(uow_factory: UowFactory, command: CreatePayment, channel: 
         return processing, True
 
 
-def _record_charge_answer(uow_factory: UowFactory, payment_id: str, answer: ChargeAnswer) -> Payment:
+def _record_charge_answer(
+    uow_factory: UowFactory, payment_id: str, answer: ChargeAnswer
+) -> Payment:
     with uow_factory() as uow:
         payment = uow.payments.get(payment_id, for_update=True)
         if payment is None:
@@ -102,18 +110,26 @@ def _record_charge_answer(uow_factory: UowFactory, payment_id: str, answer: Char
         at = now_utc()
         match answer.outcome:
             case ChargeOutcome.PENDING:
-                uow.payments.save(model.record_channel_acceptance(payment, answer.channel_trade_no, answer.pay_url))
+                uow.payments.save(
+                    model.record_channel_acceptance(
+                        payment, answer.channel_trade_no, answer.pay_url
+                    )
+                )
             case ChargeOutcome.SUCCEEDED:
                 result = ChannelResult(True, payment.amount, answer.channel_trade_no, at)
                 _apply_result(uow, payment, result, notification_id="")
             case ChargeOutcome.DECLINED | ChargeOutcome.REJECTED:
-                failed, change = model.fail(payment, answer.code or answer.outcome.value, answer.message, at)
+                failed, change = model.fail(
+                    payment, answer.code or answer.outcome.value, answer.message, at
+                )
                 uow.payments.save(failed, change)
                 uow.publish(events.payment_failed(failed, answer.message))
             case ChargeOutcome.NO_ANSWER:
                 # Never FAILED on silence: the channel may have the money.
                 if payment.status is PaymentStatus.PROCESSING:
-                    unknown, change = model.mark_unknown(payment, f"no answer from channel: {answer.code}", at)
+                    unknown, change = model.mark_unknown(
+                        payment, f"no answer from channel: {answer.code}", at
+                    )
                     uow.payments.save(unknown, change)
         uow.commit()
         updated = uow.payments.get(payment_id)
@@ -144,7 +160,10 @@ def get_payment(uow_factory: UowFactory, payment_id: str) -> Payment:
 
 # -- channel results (notifications now; queries in the lifecycle work) -----
 
-def _apply_result(uow: PaymentTx, payment: Payment, result: ChannelResult, notification_id: str) -> ResultOutcome:
+
+def _apply_result(
+    uow: PaymentTx, payment: Payment, result: ChannelResult, notification_id: str
+) -> ResultOutcome:
     updated, change, outcome = model.apply_channel_result(payment, result, now_utc())
     match outcome:
         case ResultOutcome.SUCCEEDED:
@@ -154,16 +173,24 @@ def _apply_result(uow: PaymentTx, payment: Payment, result: ChannelResult, notif
             uow.payments.save(updated, change)
             uow.publish(events.payment_failed(updated, "channel reported failure"))
         case ResultOutcome.FLAGGED_AMOUNT_MISMATCH | ResultOutcome.FLAGGED_SUCCESS_AFTER_FAILURE:
-            detail = f"channel reported {result.amount} (succeeded={result.succeeded}); payment is {payment.amount}"
-            log.warning("channel result flagged", extra={"payment_id": payment.payment_id, "reason": outcome.value})
+            detail = f"channel reported {result.amount} (succeeded={result.succeeded}); " \
+                     f"payment is {payment.amount}"
+            log.warning(
+                "channel result flagged",
+                extra={"payment_id": payment.payment_id, "reason": outcome.value},
+            )
             uow.payments.flag(payment.payment_id, outcome.value, detail, notification_id or None)
-            uow.publish(events.payment_flagged(payment, outcome.value, result.amount, notification_id))
+            uow.publish(
+                events.payment_flagged(payment, outcome.value, result.amount, notification_id)
+            )
         case ResultOutcome.NO_CHANGE:
             pass
     return outcome
 
 
-def apply_notification(uow: PaymentTx, payment_id: str, result: ChannelResult, notification_id: str) -> ResultOutcome:
+def apply_notification(
+    uow: PaymentTx, payment_id: str, result: ChannelResult, notification_id: str
+) -> ResultOutcome:
     payment = uow.payments.get(payment_id, for_update=True)
     if payment is None:
         raise NotFound(f"notification {notification_id} names unknown payment {payment_id}")

@@ -2,10 +2,9 @@ from __future__ import annotations
 
 from typing import Protocol
 
-from sqlalchemy.orm import Session
-
 from paykit.messaging.envelope import OutgoingEvent
 from paykit.messaging.unit_of_work import JoinedTx, OutboxUnitOfWork
+from sqlalchemy.orm import Session
 
 from payment_core.adapters.repository import PaymentRepository
 

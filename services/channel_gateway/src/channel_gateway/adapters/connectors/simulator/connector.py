@@ -14,6 +14,8 @@ from channel_gateway.domain.channel import (
     ChannelUnavailable,
     ChargeCommand,
     ChargeReply,
+    ChargeState,
+    NotificationRejected,
     QueryReply,
     RawExchange,
     VerifiedNotification,
@@ -37,12 +39,18 @@ class SimulatorConnector:
             self._session = ClientSession(timeout=ClientTimeout(total=CHANNEL_TIMEOUT_S))
         return self._session
 
-    async def _call(self, operation: str, method: str, path: str, body: bytes) -> tuple[dict[str, Any], RawExchange]:
-        headers = transformers.auth_headers(self._merchant_id, self._key, method, path, body, int(time.time()))
+    async def _call(
+        self, operation: str, method: str, path: str, body: bytes
+    ) -> tuple[dict[str, Any], RawExchange]:
+        headers = transformers.auth_headers(
+            self._merchant_id, self._key, method, path, body, int(time.time())
+        )
         headers["Content-Type"] = "application/json"
         started = time.monotonic()
         try:
-            async with self._http().request(method, self._base_url + path, data=body or None, headers=headers) as resp:
+            async with self._http().request(
+                method, self._base_url + path, data=body or None, headers=headers
+            ) as resp:
                 text = await resp.text()
                 status = resp.status
                 resp_headers = resp.headers
@@ -52,18 +60,24 @@ class SimulatorConnector:
         raw = RawExchange(operation, body.decode(), status, text[:RESPONSE_MAX_CHARS], latency_ms)
         try:
             # The channel signs its answers too; an unsigned answer is not the channel's.
-            transformers.check_signature(self._key, method, path, resp_headers, text.encode(), time.time())
+            transformers.check_signature(
+                self._key, method, path, resp_headers, text.encode(), time.time()
+            )
             return json.loads(text), raw
         except Exception as exc:
             raise ChannelUnavailable(f"{operation}: untrusted answer ({exc})") from exc
 
     async def charge(self, command: ChargeCommand) -> tuple[ChargeReply, RawExchange]:
-        data, raw = await self._call("charge", "POST", "/v1/charges", transformers.charge_body(command))
+        data, raw = await self._call(
+            "charge", "POST", "/v1/charges", transformers.charge_body(command)
+        )
         if raw.response_status >= 500:
             raise ChannelUnavailable(f"charge: HTTP {raw.response_status}")
         if data.get("result") == "INVALID":
-            return transformers.ChargeReply(
-                transformers.ChargeState.DECLINED, decline_code=str(data.get("code")), decline_message=str(data.get("message", ""))
+            return ChargeReply(
+                ChargeState.DECLINED,
+                decline_code=str(data.get("code")),
+                decline_message=str(data.get("message", "")),
             ), raw
         return transformers.charge_reply(data), raw
 
@@ -71,9 +85,11 @@ class SimulatorConnector:
         data, raw = await self._call("query", "GET", f"/v1/charges/{payment_id}", b"")
         return transformers.query_reply(data), raw
 
-    def verify_notification(self, path: str, headers: Mapping[str, str], body: bytes) -> VerifiedNotification:
+    def verify_notification(
+        self, path: str, headers: Mapping[str, str], body: bytes
+    ) -> VerifiedNotification:
         if headers.get("X-Sim-Merchant") != self._merchant_id:
-            raise transformers.NotificationRejected("unknown merchant in X-Sim-Merchant")
+            raise NotificationRejected("unknown merchant in X-Sim-Merchant")
         transformers.check_signature(self._key, "POST", path, headers, body, time.time())
         return transformers.notification(body)
 

@@ -13,6 +13,8 @@ import json
 from datetime import UTC, datetime
 from typing import Any
 
+from paykit.money import AmountError, CurrencyError, Money
+
 from channel_gateway.domain.channel import (
     ChargeCommand,
     ChargeReply,
@@ -21,12 +23,15 @@ from channel_gateway.domain.channel import (
     QueryReply,
     VerifiedNotification,
 )
-from paykit.money import AmountError, CurrencyError, Money
 
 TIMESTAMP_TOLERANCE_S = 300
 ACK_BODY = "success"
-_STATES = {"PENDING": ChargeState.PENDING, "SUCCESS": ChargeState.SUCCEEDED,
-           "DECLINED": ChargeState.DECLINED, "NOT_FOUND": ChargeState.NOT_FOUND}
+_STATES = {
+    "PENDING": ChargeState.PENDING,
+    "SUCCESS": ChargeState.SUCCEEDED,
+    "DECLINED": ChargeState.DECLINED,
+    "NOT_FOUND": ChargeState.NOT_FOUND,
+}
 
 
 def sign(key: bytes, timestamp: str, method: str, path: str, body: bytes) -> str:
@@ -34,12 +39,20 @@ def sign(key: bytes, timestamp: str, method: str, path: str, body: bytes) -> str
     return hmac.new(key, message, hashlib.sha256).hexdigest()
 
 
-def auth_headers(merchant_id: str, key: bytes, method: str, path: str, body: bytes, now_s: int) -> dict[str, str]:
+def auth_headers(
+    merchant_id: str, key: bytes, method: str, path: str, body: bytes, now_s: int
+) -> dict[str, str]:
     ts = str(now_s)
-    return {"X-Sim-Merchant": merchant_id, "X-Sim-Timestamp": ts, "X-Sim-Signature": sign(key, ts, method, path, body)}
+    return {
+        "X-Sim-Merchant": merchant_id,
+        "X-Sim-Timestamp": ts,
+        "X-Sim-Signature": sign(key, ts, method, path, body),
+    }
 
 
-def check_signature(key: bytes, method: str, path: str, headers: Any, body: bytes, now_s: float) -> None:
+def check_signature(
+    key: bytes, method: str, path: str, headers: Any, body: bytes, now_s: float
+) -> None:
     ts = headers.get("X-Sim-Timestamp", "")
     given = headers.get("X-Sim-Signature", "")
     if not ts or not given:
@@ -49,20 +62,24 @@ def check_signature(key: bytes, method: str, path: str, headers: Any, body: byte
     except ValueError as exc:
         raise NotificationRejected("X-Sim-Timestamp is not an integer") from exc
     if skew_s > TIMESTAMP_TOLERANCE_S:
-        raise NotificationRejected(f"timestamp is {skew_s:.0f}s away, outside {TIMESTAMP_TOLERANCE_S}s")
+        raise NotificationRejected(
+            f"timestamp is {skew_s:.0f}s away, outside {TIMESTAMP_TOLERANCE_S}s"
+        )
     if not hmac.compare_digest(sign(key, ts, method, path, body), given):
         raise NotificationRejected("signature does not match")
 
 
 def charge_body(command: ChargeCommand) -> bytes:
     # Money leaves minor units only here, in the channel's decimal format.
-    return json.dumps({
-        "out_trade_no": command.payment_id,
-        "amount": command.amount.format(),
-        "currency": command.amount.currency,
-        "subject": command.subject,
-        "notify_url": command.notify_url,
-    }).encode()
+    return json.dumps(
+        {
+            "out_trade_no": command.payment_id,
+            "amount": command.amount.format(),
+            "currency": command.amount.currency,
+            "subject": command.subject,
+            "notify_url": command.notify_url,
+        }
+    ).encode()
 
 
 def charge_reply(data: dict[str, Any]) -> ChargeReply:
@@ -93,7 +110,9 @@ def notification(body: bytes) -> VerifiedNotification:
         data = json.loads(body)
         status = data["status"]
         amount = Money.parse(data["amount"], data["currency"], allow_zero=False)
-        occurred_at = datetime.fromisoformat(data["paid_at"]) if data.get("paid_at") else datetime.now(UTC)
+        occurred_at = (
+            datetime.fromisoformat(data["paid_at"]) if data.get("paid_at") else datetime.now(UTC)
+        )
         fields = (str(data["notify_id"]), str(data["out_trade_no"]), str(data["trade_no"]))
     # AmountError is a ValueError: it must be caught first to keep its precise reason.
     except (AmountError, CurrencyError) as exc:
@@ -103,4 +122,6 @@ def notification(body: bytes) -> VerifiedNotification:
     if status not in ("SUCCESS", "CLOSED", "FAILED"):
         raise NotificationRejected(f"unknown status {status!r}")
     notify_id, out_trade_no, trade_no = fields
-    return VerifiedNotification(notify_id, out_trade_no, trade_no, status == "SUCCESS", amount, occurred_at)
+    return VerifiedNotification(
+        notify_id, out_trade_no, trade_no, status == "SUCCESS", amount, occurred_at
+    )
