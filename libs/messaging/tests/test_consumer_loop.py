@@ -62,15 +62,11 @@ def effects(engine: Engine) -> list[tuple[str, str]]:
 
 def inbox_event_ids(engine: Engine, consumer: str) -> list[str]:
     with engine.connect() as conn:
-        return list(
-            conn.execute(select(inbox.c.event_id).where(inbox.c.consumer == consumer)).scalars()
-        )
+        return list(conn.execute(select(inbox.c.event_id).where(inbox.c.consumer == consumer)).scalars())
 
 
 @pytest.fixture
-def make_loop(
-    msg_engine: Engine, msg_kafka_bootstrap: str
-) -> Iterator[Callable[..., ConsumerLoop]]:
+def make_loop(msg_engine: Engine, msg_kafka_bootstrap: str) -> Iterator[Callable[..., ConsumerLoop]]:
     """Factory for loops on one topic; every loop made is stopped after the test."""
     loops: list[ConsumerLoop] = []
 
@@ -155,9 +151,7 @@ def test_poison_and_failing_messages_go_to_the_dlq_with_a_reason_and_the_rest_of
     assert effects(msg_engine) == [(before.event_id, "before"), (after.event_id, "after")]
     # The failing handler's savepoint was rolled back, inbox row included: a fixed
     # handler could still apply the event if it is replayed from the DLQ.
-    assert sorted(inbox_event_ids(msg_engine, "poison-consumer")) == sorted(
-        [before.event_id, after.event_id]
-    )
+    assert sorted(inbox_event_ids(msg_engine, "poison-consumer")) == sorted([before.event_id, after.event_id])
 
     dead = read_n(msg_kafka_bootstrap, dlq_of(topic), 2)
     assert len(dead) == 2

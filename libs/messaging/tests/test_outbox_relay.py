@@ -75,9 +75,7 @@ def test_committed_events_are_published_to_their_topic_with_their_key_in_order_a
     assert len(orders) == 10 and len(payments) == 3  # nothing published twice
     expected_by_key: dict[str, list[str]] = {}
     for e in first + second:
-        expected_by_key.setdefault(e.key, []).append(
-            unpack(decode_envelope(e.value), StringValue).value
-        )
+        expected_by_key.setdefault(e.key, []).append(unpack(decode_envelope(e.value), StringValue).value)
     by_key: dict[str, list[Message]] = {}
     for msg in orders + payments:
         by_key.setdefault(msg.key().decode(), []).append(msg)
@@ -120,9 +118,7 @@ def test_second_publish_once_publishes_nothing_new(
     # A later event is the only thing the next pass sends: the first was not resent.
     commit_events(msg_engine, [event(topic, "k", "marker")])
     assert relay.publish_once() == 1
-    msgs = read_topic(
-        msg_kafka_bootstrap, topic, until=lambda ms: any(note_of(m) == "marker" for m in ms)
-    )
+    msgs = read_topic(msg_kafka_bootstrap, topic, until=lambda ms: any(note_of(m) == "marker" for m in ms))
     assert [note_of(m) for m in msgs] == ["only", "marker"]
 
 
@@ -148,9 +144,7 @@ def test_rolled_back_transaction_outbox_rows_are_never_published(
     # rolled-back transaction could have produced would be there before it.
     commit_events(msg_engine, [event(topic, "k", "marker")])
     assert relay.publish_once() == 1
-    msgs = read_topic(
-        msg_kafka_bootstrap, topic, until=lambda ms: any(note_of(m) == "marker" for m in ms)
-    )
+    msgs = read_topic(msg_kafka_bootstrap, topic, until=lambda ms: any(note_of(m) == "marker" for m in ms))
     assert [note_of(m) for m in msgs] == ["marker"]
 
 
@@ -171,9 +165,7 @@ def test_a_transaction_that_raises_publishes_none_of_its_events(
     assert relay.publish_once() == 0
     commit_events(msg_engine, [event(topic, "k", "marker")])
     assert relay.publish_once() == 1
-    msgs = read_topic(
-        msg_kafka_bootstrap, topic, until=lambda ms: any(note_of(m) == "marker" for m in ms)
-    )
+    msgs = read_topic(msg_kafka_bootstrap, topic, until=lambda ms: any(note_of(m) == "marker" for m in ms))
     assert [note_of(m) for m in msgs] == ["marker"]
 
 

@@ -157,9 +157,7 @@ def test_a_success_after_failure_is_flagged_and_the_payment_stays_failed() -> No
         (S.PROCESSING, S.PROCESSING),
     ],
 )
-def test_an_illegal_transition_raises_failed_precondition(
-    status: PaymentStatus, to: PaymentStatus
-) -> None:
+def test_an_illegal_transition_raises_failed_precondition(status: PaymentStatus, to: PaymentStatus) -> None:
     payment = new_payment(status)
     with pytest.raises(FailedPrecondition, match=f"from {status.value} to {to.value}"):
         transition(payment, to, "test", T0)

@@ -8,6 +8,8 @@ reads of a topic. Everything here acts only on what the caller names.
 from __future__ import annotations
 
 import contextlib
+import fcntl
+import os
 import pathlib
 import secrets
 import time
@@ -43,6 +45,39 @@ def run_dir_for(name: str) -> pathlib.Path:
     return run_dir
 
 
+# Concurrent test sessions wanting the same run dir get numbered siblings instead.
+MAX_RUN_DIR_SLOTS = 8
+RUN_DIR_LOCK = ".session.lock"
+
+
+def claim_run_dir(name: str) -> tuple[pathlib.Path, Callable[[], None]]:
+    """A run dir this process alone uses until it calls the returned release function.
+
+    acquire_postgres / acquire_kafka stop whatever server a previous user of the
+    same run dir left running, so two pytest sessions sharing `.run/<name>` would
+    stop each other's servers. The first free slot wins: `.run/<name>`, else
+    `.run/<name>-1`, `.run/<name>-2`, ... Slots are stable names, so each keeps its
+    initialised Postgres cluster across runs. The lock is an flock on a file in the
+    run dir: it dies with the process, so a crashed session never blocks a slot.
+    """
+    for slot in range(MAX_RUN_DIR_SLOTS):
+        run_dir = run_dir_for(name if slot == 0 else f"{name}-{slot}")
+        fd = os.open(run_dir / RUN_DIR_LOCK, os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            os.close(fd)
+            continue
+
+        def release(fd: int = fd) -> None:
+            with contextlib.suppress(OSError):
+                fcntl.flock(fd, fcntl.LOCK_UN)
+                os.close(fd)
+
+        return run_dir, release
+    raise RuntimeError(f"all {MAX_RUN_DIR_SLOTS} run dir slots for {name!r} are in use")
+
+
 def unique_name(prefix: str) -> str:
     return f"{prefix}{secrets.token_hex(5)}"
 
@@ -62,9 +97,7 @@ def drop_database(server: PostgresServer, name: str) -> None:
     try:
         conn.autocommit = True
         with conn.cursor() as cur:
-            cur.execute(
-                sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name))
-            )
+            cur.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
     finally:
         conn.close()
 
@@ -75,9 +108,7 @@ def drop_database(server: PostgresServer, name: str) -> None:
 def create_kafka_topics(bootstrap: str, partitions_by_name: dict[str, int]) -> None:
     """Create exactly these topics (the broker does not auto-create); raise if one fails."""
     admin = AdminClient({"bootstrap.servers": bootstrap})
-    new = [
-        NewTopic(n, num_partitions=p, replication_factor=1) for n, p in partitions_by_name.items()
-    ]
+    new = [NewTopic(n, num_partitions=p, replication_factor=1) for n, p in partitions_by_name.items()]
     futures = admin.create_topics(new, operation_timeout=TOPIC_ADMIN_TIMEOUT_S)
     for future in futures.values():
         future.result(timeout=TOPIC_ADMIN_TIMEOUT_S)
@@ -169,14 +200,10 @@ def read_n(bootstrap: str, topic: str, n: int, timeout_s: float = DEFAULT_WAIT_S
 
 def committed_offsets(bootstrap: str, group_id: str, topic: str) -> dict[int, int]:
     """The group's committed next offset per partition (negative: nothing committed)."""
-    consumer = Consumer(
-        {"bootstrap.servers": bootstrap, "group.id": group_id, "enable.auto.commit": False}
-    )
+    consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": group_id, "enable.auto.commit": False})
     try:
         tps = [TopicPartition(topic, p) for p in range(partition_count(bootstrap, topic))]
-        return {
-            tp.partition: tp.offset for tp in consumer.committed(tps, timeout=TOPIC_ADMIN_TIMEOUT_S)
-        }
+        return {tp.partition: tp.offset for tp in consumer.committed(tps, timeout=TOPIC_ADMIN_TIMEOUT_S)}
     finally:
         consumer.close()
 
@@ -184,9 +211,7 @@ def committed_offsets(bootstrap: str, group_id: str, topic: str) -> dict[int, in
 # --- waiting ------------------------------------------------------------------------
 
 
-def wait_until(
-    cond: Callable[[], bool], timeout_s: float = DEFAULT_WAIT_S, what: str = "condition"
-) -> None:
+def wait_until(cond: Callable[[], bool], timeout_s: float = DEFAULT_WAIT_S, what: str = "condition") -> None:
     deadline = time.monotonic() + timeout_s
     while not cond():
         if time.monotonic() >= deadline:
