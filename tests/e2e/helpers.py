@@ -39,9 +39,7 @@ def orders(suite: Suite) -> order_pb2_grpc.OrderServiceStub:
 
 
 def payments(suite: Suite) -> payment_pb2_grpc.PaymentServiceStub:
-    return payment_pb2_grpc.PaymentServiceStub(
-        grpc.insecure_channel(suite.grpc_target("payment_core"))
-    )
+    return payment_pb2_grpc.PaymentServiceStub(grpc.insecure_channel(suite.grpc_target("payment_core")))
 
 
 def new_order(
@@ -71,9 +69,7 @@ def order_status(suite: Suite, order_id: str) -> str:
 
 
 def payment_status(suite: Suite, payment_id: str) -> str:
-    payment = payments(suite).GetPayment(
-        payment_pb2.GetPaymentRequest(payment_id=payment_id), timeout=10
-    )
+    payment = payments(suite).GetPayment(payment_pb2.GetPaymentRequest(payment_id=payment_id), timeout=10)
     return payment_pb2.PaymentStatus.Name(payment.status).removeprefix("PAYMENT_STATUS_")
 
 
@@ -117,9 +113,7 @@ def events_on(suite: Suite, topic: str) -> list[tuple[str, Envelope]]:
 
 def count_events(suite: Suite, topic: str, event_type: str, aggregate_id: str) -> int:
     return sum(
-        1
-        for _, e in events_on(suite, topic)
-        if e.event_type == event_type and e.aggregate_id == aggregate_id
+        1 for _, e in events_on(suite, topic) if e.event_type == event_type and e.aggregate_id == aggregate_id
     )
 
 

@@ -23,9 +23,7 @@ def _field_violation(err: grpc.RpcError) -> str:
 
 
 def _orders_with_number(suite: Suite, number: str) -> int:
-    return query(
-        suite, "order", "select count(*) from orders where merchant_order_no=:n", n=number
-    )[0][0]
+    return query(suite, "order", "select count(*) from orders where merchant_order_no=:n", n=number)[0][0]
 
 
 @pytest.mark.parametrize(
@@ -82,9 +80,7 @@ def test_missing_fields_are_invalid_argument(
 
 def test_unknown_order_is_not_found_for_get_and_pay(suite: Suite) -> None:
     for call in (
-        lambda: orders(suite).GetOrder(
-            order_pb2.GetOrderRequest(order_id="ord_unknown"), timeout=10
-        ),
+        lambda: orders(suite).GetOrder(order_pb2.GetOrderRequest(order_id="ord_unknown"), timeout=10),
         lambda: orders(suite).PayOrder(
             order_pb2.PayOrderRequest(order_id="ord_unknown", method="qr"), timeout=10
         ),
@@ -133,9 +129,7 @@ def test_reused_merchant_order_no_with_another_amount_is_already_exists_and_keep
 def test_unknown_payment_method_is_invalid_argument_and_order_stays_created(suite: Suite) -> None:
     order = new_order(suite)
     with pytest.raises(grpc.RpcError) as info:
-        orders(suite).PayOrder(
-            order_pb2.PayOrderRequest(order_id=order.order_id, method="cash"), timeout=10
-        )
+        orders(suite).PayOrder(order_pb2.PayOrderRequest(order_id=order.order_id, method="cash"), timeout=10)
     assert info.value.code() == grpc.StatusCode.INVALID_ARGUMENT
     assert _field_violation(info.value) == "method"
     rows = query(suite, "order", "select status from orders where order_id=:o", o=order.order_id)

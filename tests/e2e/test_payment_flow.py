@@ -74,9 +74,7 @@ def test_same_notification_delivered_five_times_changes_state_once(
     )
     assert len(published) == 5
     assert {row.verdict for row in published} == {"PUBLISHED"}
-    assert len({row.published_event_id for row in published}) == 1, (
-        "one channel notification, one event id"
-    )
+    assert len({row.published_event_id for row in published}) == 1, "one channel notification, one event id"
     time.sleep(1.0)  # let any duplicate, were there one, reach payment-core
     changes = query(
         suite,
@@ -126,20 +124,15 @@ def test_forged_notification_is_rejected_stored_and_changes_nothing(
     suite: Suite, channel_behaviour: None
 ) -> None:
     _order_id, payment_id = _unpaid_payment(suite)
-    status, body = _post_notification(
-        suite, _notification(payment_id, "19.99"), b"not-the-channel-key"
-    )
+    status, body = _post_notification(suite, _notification(payment_id, "19.99"), b"not-the-channel-key")
     assert (status, body) == (400, "fail")
     rows = query(
         suite,
         "channel_gateway",
-        "select verdict, reject_reason from notifications where payment_id is null"
-        " and body like :b",
+        "select verdict, reject_reason from notifications where payment_id is null and body like :b",
         b=f"%{payment_id}%",
     )
-    assert [(r.verdict, r.reject_reason) for r in rows] == [
-        ("REJECTED", "signature does not match")
-    ]
+    assert [(r.verdict, r.reject_reason) for r in rows] == [("REJECTED", "signature does not match")]
     time.sleep(0.5)
     assert payment_status(suite, payment_id) == "PROCESSING"
     assert count_events(suite, PAYMENT_EVENTS, "payment.succeeded", payment_id) == 0
@@ -166,9 +159,7 @@ def test_notification_with_another_amount_or_currency_is_flagged_never_success(
         ),
         "the payment to be flagged",
     )
-    flags = query(
-        suite, "payment_core", "select reason from payment_flags where payment_id=:p", p=payment_id
-    )
+    flags = query(suite, "payment_core", "select reason from payment_flags where payment_id=:p", p=payment_id)
     assert [f.reason for f in flags] == ["FLAGGED_AMOUNT_MISMATCH"]
     assert payment_status(suite, payment_id) == "PROCESSING"
     assert count_events(suite, PAYMENT_EVENTS, "payment.succeeded", payment_id) == 0

@@ -82,9 +82,7 @@ def _consume(bootstrap: str, count: int) -> list[tuple[bytes, bytes]]:
     return received
 
 
-def test_acquire_produce_consume_stop(
-    tmp_path: pathlib.Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_acquire_produce_consume_stop(tmp_path: pathlib.Path, monkeypatch: pytest.MonkeyPatch) -> None:
     # Always exercise a broker this test starts (not one someone configured).
     monkeypatch.delenv(ENV_BOOTSTRAP_SERVERS, raising=False)
     server, stop = acquire_kafka(tmp_path)

@@ -342,9 +342,7 @@ def test_deterministic_id_carries_the_requested_shard() -> None:
 
 def test_deterministic_id_derivation_is_pinned() -> None:
     # A change to the derivation would silently break deduplication of stored ids.
-    assert deterministic_id(IdKind.NOTIFICATION, "alipay", "notify-1") == (
-        "ntf_000000000000TAPNP53HJYXDH8"
-    )
+    assert deterministic_id(IdKind.NOTIFICATION, "alipay", "notify-1") == ("ntf_000000000000TAPNP53HJYXDH8")
 
 
 def test_deterministic_id_needs_string_parts() -> None:

@@ -189,9 +189,7 @@ def test_addition_is_commutative_and_associative_within_a_currency(
 
 
 @given(pair=st.lists(currencies, min_size=2, max_size=2, unique=True), a=minors, b=minors)
-def test_mixed_currency_arithmetic_and_ordering_always_raise(
-    pair: list[str], a: int, b: int
-) -> None:
+def test_mixed_currency_arithmetic_and_ordering_always_raise(pair: list[str], a: int, b: int) -> None:
     x, y = Money(a, pair[0]), Money(b, pair[1])
     with pytest.raises(CurrencyError):
         _ = x + y
@@ -336,9 +334,7 @@ def test_parse_either_returns_exact_value_or_raises_amount_error(text: str) -> N
         (Money(MAX_MINOR_UNITS, "CNY"), "10000000000000.00"),
     ],
 )
-def test_format_gives_canonical_string_with_exactly_exponent_decimals(
-    money: Money, text: str
-) -> None:
+def test_format_gives_canonical_string_with_exactly_exponent_decimals(money: Money, text: str) -> None:
     assert money.format() == text
 
 

@@ -115,20 +115,14 @@ def test_bad_float_is_reported_with_the_variable_name(raw: str) -> None:
 
 @pytest.mark.parametrize(("raw", "expected"), [("3", 3.0), ("1e-3", 0.001), (".5", 0.5)])
 def test_float_accepts_plain_and_scientific_notation(raw: str, expected: float) -> None:
-    assert (
-        load_settings(ServiceSettings, {**REQUIRED, "ORDER_TIMEOUT_S": raw}).timeout_s == expected
-    )
+    assert load_settings(ServiceSettings, {**REQUIRED, "ORDER_TIMEOUT_S": raw}).timeout_s == expected
 
 
 def test_missing_required_variable_names_it_and_its_help() -> None:
     with pytest.raises(SettingsError) as caught:
         load_settings(ServiceSettings, {})
-    assert str(caught.value) == (
-        "ORDER_DATABASE_URL is required (the order service's PostgreSQL URL)"
-    )
-    assert caught.value.errors == (
-        "ORDER_DATABASE_URL is required (the order service's PostgreSQL URL)",
-    )
+    assert str(caught.value) == ("ORDER_DATABASE_URL is required (the order service's PostgreSQL URL)")
+    assert caught.value.errors == ("ORDER_DATABASE_URL is required (the order service's PostgreSQL URL)",)
 
 
 def test_empty_string_counts_as_unset() -> None:
@@ -185,9 +179,7 @@ def test_optional_without_default_is_none_and_typing_optional_is_supported() -> 
         flag: bool | None = env_field("OPT_FLAG")
 
     assert load_settings(Opt, {}) == Opt(path=None, flag=None)
-    assert load_settings(Opt, {"OPT_PATH": "a/b", "OPT_FLAG": "off"}) == Opt(
-        path=Path("a/b"), flag=False
-    )
+    assert load_settings(Opt, {"OPT_PATH": "a/b", "OPT_FLAG": "off"}) == Opt(path=Path("a/b"), flag=False)
     with pytest.raises(SettingsError, match="OPT_FLAG must be a boolean"):
         load_settings(Opt, {"OPT_FLAG": "perhaps"})
 

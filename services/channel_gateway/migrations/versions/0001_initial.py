@@ -29,9 +29,7 @@ def upgrade() -> None:
         sa.Column("decline_code", sa.Text),
         sa.Column("decline_message", sa.Text),
         sa.Column("trace_headers", JSONB, nullable=False),
-        sa.Column(
-            "created_at", sa.DateTime(timezone=True), nullable=False, server_default=sa.func.now()
-        ),
+        sa.Column("created_at", sa.DateTime(timezone=True), nullable=False, server_default=sa.func.now()),
     )
     op.create_table(
         "channel_exchanges",
@@ -44,9 +42,7 @@ def upgrade() -> None:
         sa.Column("response_body", sa.Text),
         sa.Column("latency_ms", sa.Integer),
         sa.Column("error", sa.Text),
-        sa.Column(
-            "created_at", sa.DateTime(timezone=True), nullable=False, server_default=sa.func.now()
-        ),
+        sa.Column("created_at", sa.DateTime(timezone=True), nullable=False, server_default=sa.func.now()),
     )
     op.create_table(
         "notifications",
@@ -59,9 +55,7 @@ def upgrade() -> None:
         sa.Column("verdict", sa.Text, nullable=False),
         sa.Column("reject_reason", sa.Text),
         sa.Column("published_event_id", sa.Text),
-        sa.Column(
-            "received_at", sa.DateTime(timezone=True), nullable=False, server_default=sa.func.now()
-        ),
+        sa.Column("received_at", sa.DateTime(timezone=True), nullable=False, server_default=sa.func.now()),
     )
     create_messaging_tables_v1(op)
 

@@ -9,7 +9,5 @@ from channel_gateway.settings import GatewaySettings
 
 if __name__ == "__main__":
     sys.exit(
-        run_service_main(
-            "channel-gateway", GatewaySettings, bootstrap.build, bootstrap.migrate, sys.argv
-        )
+        run_service_main("channel-gateway", GatewaySettings, bootstrap.build, bootstrap.migrate, sys.argv)
     )

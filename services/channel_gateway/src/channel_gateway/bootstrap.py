@@ -5,10 +5,9 @@ from __future__ import annotations
 from pathlib import Path
 
 from paykit.channel.v1 import channel_pb2_grpc
-from paykit.db import create_engine_for, run_migrations
+from paykit.db import create_engine_for, run_migrations, session_factory
 from paykit.grpckit.runner import ServiceParts
 from paykit.messaging.publisher import AcknowledgedPublisher
-from sqlalchemy.orm import sessionmaker
 
 from channel_gateway.adapters.connectors.base import ChannelConnector
 from channel_gateway.adapters.connectors.simulator.connector import SimulatorConnector
@@ -29,7 +28,7 @@ def build(settings: GatewaySettings) -> ServiceParts:
     if settings.migrate_on_start:
         migrate(settings.database_url)
     engine = create_engine_for(settings.database_url, application_name="channel-gateway")
-    sessions = sessionmaker(engine, expire_on_commit=False)
+    sessions = session_factory(engine)
     publisher = AcknowledgedPublisher(settings.kafka_bootstrap_servers, "channel-gateway")
     simulator = SimulatorConnector(
         settings.simulator_url, settings.simulator_merchant_id, settings.simulator_secret.encode()

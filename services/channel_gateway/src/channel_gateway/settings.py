@@ -11,9 +11,7 @@ class GatewaySettings:
     database_url: str = env_field(
         "GATEWAY_DATABASE_URL", help="channel-gateway's PostgreSQL URL", secret=True
     )
-    kafka_bootstrap_servers: str = env_field(
-        "KAFKA_BOOTSTRAP_SERVERS", help="Kafka brokers, host:port,..."
-    )
+    kafka_bootstrap_servers: str = env_field("KAFKA_BOOTSTRAP_SERVERS", help="Kafka brokers, host:port,...")
     grpc_listen: str = env_field("GATEWAY_GRPC_LISTEN", default="127.0.0.1:50053")
     webhook_host: str = env_field("GATEWAY_WEBHOOK_HOST", default="127.0.0.1")
     webhook_port: int = env_field("GATEWAY_WEBHOOK_PORT", default=8080)

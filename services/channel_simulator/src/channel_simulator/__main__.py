@@ -18,9 +18,7 @@ from channel_simulator.app import Behaviour, build_app
 @dataclass(frozen=True)
 class SimulatorSettings:
     merchant_id: str = env_field("SIMULATOR_MERCHANT_ID", default="SIM-MERCHANT-1")
-    secret: str = env_field(
-        "SIMULATOR_SECRET", help="HMAC key shared with the gateway", secret=True
-    )
+    secret: str = env_field("SIMULATOR_SECRET", help="HMAC key shared with the gateway", secret=True)
     host: str = env_field("SIMULATOR_HOST", default="127.0.0.1")
     port: int = env_field("SIMULATOR_PORT", default=0)
     pay_delay_ms: int = env_field("SIMULATOR_PAY_DELAY_MS", default=50)

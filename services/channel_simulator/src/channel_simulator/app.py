@@ -226,9 +226,7 @@ async def admin_trades(request: web.Request) -> web.Response:
     return web.json_response([asdict(t) for t in channel.trades.values()])
 
 
-def build_app(
-    merchant_id: str, key: bytes, behaviour: Behaviour, seed: int | None = None
-) -> web.Application:
+def build_app(merchant_id: str, key: bytes, behaviour: Behaviour, seed: int | None = None) -> web.Application:
     app = web.Application(client_max_size=MAX_BODY_BYTES)
     app["channel"] = Channel(merchant_id, key, behaviour, rng=random.Random(seed))
     app["tasks"] = set()

@@ -29,21 +29,15 @@ def upgrade() -> None:
         sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
         sa.Column("expires_at", sa.DateTime(timezone=True), nullable=False),
         sa.Column("paid_at", sa.DateTime(timezone=True)),
-        sa.Column(
-            "updated_at", sa.DateTime(timezone=True), nullable=False, server_default=sa.func.now()
-        ),
-        sa.UniqueConstraint(
-            "merchant_id", "merchant_order_no", name="orders_merchant_order_no_key"
-        ),
+        sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False, server_default=sa.func.now()),
+        sa.UniqueConstraint("merchant_id", "merchant_order_no", name="orders_merchant_order_no_key"),
         sa.CheckConstraint("amount_minor > 0", name="orders_amount_positive"),
     )
     op.create_table(
         "duplicate_payments",
         sa.Column("payment_id", sa.Text, primary_key=True),
         sa.Column("order_id", sa.Text, nullable=False),
-        sa.Column(
-            "detected_at", sa.DateTime(timezone=True), nullable=False, server_default=sa.func.now()
-        ),
+        sa.Column("detected_at", sa.DateTime(timezone=True), nullable=False, server_default=sa.func.now()),
     )
     create_messaging_tables_v1(op)
 

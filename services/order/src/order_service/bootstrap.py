@@ -4,13 +4,12 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from paykit.db import create_engine_for, run_migrations
+from paykit.db import create_engine_for, run_migrations, session_factory
 from paykit.grpckit.runner import ServiceParts
 from paykit.messaging.consumer import ConsumerLoop
 from paykit.messaging.relay import OutboxRelay
 from paykit.messaging.topics import PAYMENT_EVENTS
 from paykit.order.v1 import order_pb2_grpc
-from sqlalchemy.orm import sessionmaker
 
 from order_service.adapters.payment_client import PaymentCoreClient
 from order_service.entrypoints.consumers import CONSUMER_NAME, handle_payment_event
@@ -29,7 +28,7 @@ def build(settings: OrderSettings) -> ServiceParts:
     if settings.migrate_on_start:
         migrate(settings.database_url)
     engine = create_engine_for(settings.database_url, application_name="order")
-    sessions = sessionmaker(engine, expire_on_commit=False)
+    sessions = session_factory(engine)
     relay = OutboxRelay(engine, settings.kafka_bootstrap_servers, "order-relay")
     consumer = ConsumerLoop(
         name=CONSUMER_NAME,

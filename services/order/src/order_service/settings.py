@@ -11,9 +11,7 @@ class OrderSettings:
     database_url: str = env_field(
         "ORDER_DATABASE_URL", help="the order service's PostgreSQL URL", secret=True
     )
-    kafka_bootstrap_servers: str = env_field(
-        "KAFKA_BOOTSTRAP_SERVERS", help="Kafka brokers, host:port,..."
-    )
+    kafka_bootstrap_servers: str = env_field("KAFKA_BOOTSTRAP_SERVERS", help="Kafka brokers, host:port,...")
     payment_core_target: str = env_field("PAYMENT_CORE_TARGET", help="payment-core gRPC host:port")
     grpc_listen: str = env_field("ORDER_GRPC_LISTEN", default="127.0.0.1:50051")
     ready_file: Path | None = env_field(

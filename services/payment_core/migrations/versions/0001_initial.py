@@ -32,9 +32,7 @@ def upgrade() -> None:
         sa.Column("failure_code", sa.Text),
         sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
         sa.Column("succeeded_at", sa.DateTime(timezone=True)),
-        sa.Column(
-            "updated_at", sa.DateTime(timezone=True), nullable=False, server_default=sa.func.now()
-        ),
+        sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False, server_default=sa.func.now()),
         sa.CheckConstraint("amount_minor > 0", name="payments_amount_positive"),
     )
     op.create_table(
@@ -53,9 +51,7 @@ def upgrade() -> None:
         sa.Column("reason", sa.Text, nullable=False),
         sa.Column("detail", sa.Text, nullable=False),
         sa.Column("notification_id", sa.Text),
-        sa.Column(
-            "created_at", sa.DateTime(timezone=True), nullable=False, server_default=sa.func.now()
-        ),
+        sa.Column("created_at", sa.DateTime(timezone=True), nullable=False, server_default=sa.func.now()),
     )
     create_messaging_tables_v1(op)
 

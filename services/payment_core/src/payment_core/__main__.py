@@ -9,7 +9,5 @@ from payment_core.settings import PaymentCoreSettings
 
 if __name__ == "__main__":
     sys.exit(
-        run_service_main(
-            "payment-core", PaymentCoreSettings, bootstrap.build, bootstrap.migrate, sys.argv
-        )
+        run_service_main("payment-core", PaymentCoreSettings, bootstrap.build, bootstrap.migrate, sys.argv)
     )

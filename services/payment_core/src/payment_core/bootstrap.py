@@ -4,13 +4,12 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from paykit.db import create_engine_for, run_migrations
+from paykit.db import create_engine_for, run_migrations, session_factory
 from paykit.grpckit.runner import ServiceParts
 from paykit.messaging.consumer import ConsumerLoop
 from paykit.messaging.relay import OutboxRelay
 from paykit.messaging.topics import CHANNEL_NOTIFICATIONS
 from paykit.payment.v1 import payment_pb2_grpc
-from sqlalchemy.orm import sessionmaker
 
 from payment_core.adapters.gateway_client import ChannelGatewayClient
 from payment_core.entrypoints.consumers import CONSUMER_NAME, handle_channel_notification
@@ -29,7 +28,7 @@ def build(settings: PaymentCoreSettings) -> ServiceParts:
     if settings.migrate_on_start:
         migrate(settings.database_url)
     engine = create_engine_for(settings.database_url, application_name="payment-core")
-    sessions = sessionmaker(engine, expire_on_commit=False)
+    sessions = session_factory(engine)
     relay = OutboxRelay(engine, settings.kafka_bootstrap_servers, "payment-core-relay")
     consumer = ConsumerLoop(
         name=CONSUMER_NAME,
@@ -46,9 +45,7 @@ def build(settings: PaymentCoreSettings) -> ServiceParts:
     )
     return ServiceParts(
         name="payment-core",
-        grpc_services=[
-            (payment_pb2_grpc.add_PaymentServiceServicer_to_server, servicer, SERVICE_NAME)
-        ],
+        grpc_services=[(payment_pb2_grpc.add_PaymentServiceServicer_to_server, servicer, SERVICE_NAME)],
         workers=[relay, consumer] if settings.outbox_relay_enabled else [consumer],
         extra_stop=[gateway.close],
         on_stop=[engine.dispose],

@@ -8,15 +8,9 @@ from paykit.settings import env_field
 
 @dataclass(frozen=True)
 class PaymentCoreSettings:
-    database_url: str = env_field(
-        "PAYMENT_DATABASE_URL", help="payment-core's PostgreSQL URL", secret=True
-    )
-    kafka_bootstrap_servers: str = env_field(
-        "KAFKA_BOOTSTRAP_SERVERS", help="Kafka brokers, host:port,..."
-    )
-    channel_gateway_target: str = env_field(
-        "CHANNEL_GATEWAY_TARGET", help="channel-gateway gRPC host:port"
-    )
+    database_url: str = env_field("PAYMENT_DATABASE_URL", help="payment-core's PostgreSQL URL", secret=True)
+    kafka_bootstrap_servers: str = env_field("KAFKA_BOOTSTRAP_SERVERS", help="Kafka brokers, host:port,...")
+    channel_gateway_target: str = env_field("CHANNEL_GATEWAY_TARGET", help="channel-gateway gRPC host:port")
     grpc_listen: str = env_field("PAYMENT_GRPC_LISTEN", default="127.0.0.1:50052")
     # method=channel pairs, e.g. "qr=simulator"; issue-4 routing replaces this.
     routes: tuple[str, ...] = env_field("PAYMENT_ROUTES", default=("qr=simulator",))

@@ -14,9 +14,7 @@ from opentelemetry import context as otel_context
 BLOCKING_POOL_THREADS = 30
 T = TypeVar("T")
 
-_blocking_pool = ThreadPoolExecutor(
-    max_workers=BLOCKING_POOL_THREADS, thread_name_prefix="blocking"
-)
+_blocking_pool = ThreadPoolExecutor(max_workers=BLOCKING_POOL_THREADS, thread_name_prefix="blocking")
 
 
 async def run_blocking(fn: Callable[..., T], *args: Any) -> T:

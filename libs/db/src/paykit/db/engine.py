@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 from sqlalchemy import Engine, create_engine
+from sqlalchemy.orm import Session, sessionmaker
 
 # Each service process runs its gRPC handlers, outbox relay and consumer on a
 # bounded thread pool; the pool is sized to that, not to the request rate.
@@ -18,9 +19,7 @@ def with_driver(url: str) -> str:
     return url
 
 
-def create_engine_for(
-    url: str, *, application_name: str, pool_size: int = DEFAULT_POOL_SIZE
-) -> Engine:
+def create_engine_for(url: str, *, application_name: str, pool_size: int = DEFAULT_POOL_SIZE) -> Engine:
     """An engine whose connections name the service in pg_stat_activity and time out statements."""
     return create_engine(
         with_driver(url),
@@ -33,3 +32,9 @@ def create_engine_for(
             "options": f"-c statement_timeout={STATEMENT_TIMEOUT_MS}",
         },
     )
+
+
+def session_factory(engine: Engine) -> sessionmaker[Session]:
+    # Domain objects are built from rows before commit; nothing reads an
+    # expired ORM attribute after it, so expiring on commit only costs reloads.
+    return sessionmaker(engine, expire_on_commit=False)

@@ -8,13 +8,12 @@ demo  up, pay 100 orders end to end, print what happened, down
 from __future__ import annotations
 
 import argparse
-import asyncio
 import sys
 import time
 import uuid
 from pathlib import Path
 
-from paykit.devstack.load import EventWatcher, create_to_paid_s, pay_orders, percentile, wait_paid
+from paykit.devstack.load import EventWatcher, run_orders
 from paykit.devstack.suite import Suite, stop_recorded
 
 DEMO_ORDERS = 100
@@ -64,36 +63,17 @@ def demo(count: int, concurrency: int) -> int:
         )
         watcher = EventWatcher(suite.kafka_bootstrap, f"demo-{uuid.uuid4().hex[:8]}")
         watcher.start()
-        result = asyncio.run(
-            pay_orders(
-                suite.grpc_target("order"),
-                watcher,
-                count=count,
-                duration_s=None,
-                concurrency=concurrency,
-                merchant="demo-merchant",
-                run_tag=f"demo-{uuid.uuid4().hex[:8]}",
-            )
+        run = run_orders(
+            suite.grpc_target("order"), watcher, count=count, concurrency=concurrency, merchant="demo"
         )
-        paid = wait_paid(watcher, result)
         watcher.stop()
-        to_paid = create_to_paid_s(watcher, result)
-        print(f"orders created:        {len(result.created)}")
-        print(f"orders paid:           {paid} / {count}")
-        print(f"rpc errors:            {dict(result.errors) or 'none'}")
-        print(
-            "events seen on Kafka:  "
-            + ", ".join(f"{k}={v}" for k, v in sorted(watcher.counts.items()))
-        )
-        print(
-            f"PayOrder latency:      p50 {percentile(result.pay_latency_s, 50) * 1000:.1f} ms, "
-            f"p99 {percentile(result.pay_latency_s, 99) * 1000:.1f} ms"
-        )
-        print(
-            f"create -> PAID:        p50 {percentile(to_paid, 50) * 1000:.1f} ms, "
-            f"p99 {percentile(to_paid, 99) * 1000:.1f} ms"
-        )
-        return 0 if paid == count and not result.errors else 1
+        print(f"orders created:        {run.orders}")
+        print(f"orders paid:           {run.paid} / {count}")
+        print(f"rpc errors:            {run.errors or 'none'}")
+        print("events seen on Kafka:  " + ", ".join(f"{k}={v}" for k, v in sorted(watcher.counts.items())))
+        print(f"PayOrder latency:      p50 {run.pay_ms(50):.1f} ms, p99 {run.pay_ms(99):.1f} ms")
+        print(f"create -> PAID:        p50 {run.to_paid_ms(50):.1f} ms, p99 {run.to_paid_ms(99):.1f} ms")
+        return 0 if run.paid == count and not run.errors else 1
     finally:
         suite.stop()
         print("suite stopped")

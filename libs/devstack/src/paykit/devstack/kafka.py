@@ -134,9 +134,7 @@ def _noop() -> None:
 
 
 def _start_container() -> tuple[KafkaServer, StopFn]:
-    container_cls = import_first(
-        ["testcontainers.community.kafka", "testcontainers.kafka"], "KafkaContainer"
-    )
+    container_cls = import_first(["testcontainers.community.kafka", "testcontainers.kafka"], "KafkaContainer")
     container: Any = container_cls(KAFKA_IMAGE).with_kraft()
     # Same behaviour as the local broker where it matters to tests.
     container.with_env("KAFKA_AUTO_CREATE_TOPICS_ENABLE", "false")
@@ -166,15 +164,11 @@ def _repo_root() -> pathlib.Path:
 def _resolve_jars(root: pathlib.Path) -> None:
     mvn = shutil.which("mvn")
     if mvn is None:
-        raise RuntimeError(
-            "Maven (mvn) is needed to fetch the Kafka jars; run deploy/install-deps.sh"
-        )
+        raise RuntimeError("Maven (mvn) is needed to fetch the Kafka jars; run deploy/install-deps.sh")
     cmd = [mvn, "-f", str(root / KAFKA_POM), *MVN_COPY_ARGS]
     result = subprocess.run(cmd, capture_output=True, text=True, timeout=MVN_TIMEOUT_S, check=False)
     if result.returncode != 0:
-        raise RuntimeError(
-            f"{' '.join(cmd)} failed ({result.returncode}):\n{result.stdout}{result.stderr}"
-        )
+        raise RuntimeError(f"{' '.join(cmd)} failed ({result.returncode}):\n{result.stdout}{result.stderr}")
     if not any((root / DEPENDENCY_DIR).glob(BROKER_JAR_GLOB)):
         raise RuntimeError(f"mvn succeeded but no {BROKER_JAR_GLOB} in {root / DEPENDENCY_DIR}")
 
@@ -261,9 +255,7 @@ def _stop_leftover_broker(record: pathlib.Path, files: _BrokerFiles) -> None:
 def _write_config(files: _BrokerFiles, broker_port: int, controller_port: int) -> None:
     settings = {
         **BROKER_SETTINGS,
-        "listeners": (
-            f"PLAINTEXT://{LOCALHOST}:{broker_port},CONTROLLER://{LOCALHOST}:{controller_port}"
-        ),
+        "listeners": (f"PLAINTEXT://{LOCALHOST}:{broker_port},CONTROLLER://{LOCALHOST}:{controller_port}"),
         "advertised.listeners": f"PLAINTEXT://{LOCALHOST}:{broker_port}",
         # Dynamic quorum (KIP-853): `format --standalone` requires bootstrap.servers
         # and rejects controller.quorum.voters.
@@ -307,9 +299,7 @@ def _format_storage(files: _BrokerFiles, java: str, classpath: str) -> None:
         str(files.properties),
         "--standalone",
     ]
-    result = subprocess.run(
-        cmd, capture_output=True, text=True, timeout=FORMAT_TIMEOUT_S, check=False
-    )
+    result = subprocess.run(cmd, capture_output=True, text=True, timeout=FORMAT_TIMEOUT_S, check=False)
     if result.returncode != 0:
         raise RuntimeError(
             f"kafka storage format failed ({result.returncode}):\n{result.stdout}{result.stderr}"
@@ -347,9 +337,7 @@ def _metadata_ok(admin: AdminClient) -> bool:
     return NODE_ID in metadata.brokers
 
 
-def _wait_until_ready(
-    proc: subprocess.Popen[bytes], files: _BrokerFiles, port: int, bootstrap: str
-) -> None:
+def _wait_until_ready(proc: subprocess.Popen[bytes], files: _BrokerFiles, port: int, bootstrap: str) -> None:
     admins: list[AdminClient] = []
 
     def ready() -> bool:

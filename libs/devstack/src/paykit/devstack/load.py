@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import threading
 import time
+import uuid
 from collections import Counter
 from dataclasses import dataclass, field
 
@@ -36,7 +37,6 @@ class EventWatcher:
     group_id: str
     paid_at: dict[str, float] = field(default_factory=dict)
     counts: Counter[str] = field(default_factory=Counter)
-    orders: set[str] = field(default_factory=set)
     _stop: threading.Event = field(default_factory=threading.Event)
     _lock: threading.Lock = field(default_factory=threading.Lock)
     _thread: threading.Thread | None = None
@@ -61,10 +61,6 @@ class EventWatcher:
         self._thread = threading.Thread(target=self._run, args=(consumer,), daemon=True)
         self._thread.start()
 
-    def watch(self, order_id: str) -> None:
-        with self._lock:
-            self.orders.add(order_id)
-
     def _run(self, consumer: Consumer) -> None:
         try:
             while not self._stop.is_set():
@@ -79,14 +75,18 @@ class EventWatcher:
         env.ParseFromString(value or b"")
         order_id = (key or b"").decode()
         with self._lock:
-            # Keys are order ids on all three topics; count only this run's orders.
+            # Every event on the topics is counted: the demo's broker is fresh.
             self.counts[env.event_type] += 1
             if env.event_type == "order.paid":
                 self.paid_at.setdefault(order_id, time.monotonic())
 
     def paid_count(self, order_ids: set[str]) -> int:
         with self._lock:
-            return len(order_ids & set(self.paid_at))
+            return len(order_ids & self.paid_at.keys())
+
+    def paid_times(self, order_ids: set[str]) -> dict[str, float]:
+        with self._lock:
+            return {o: self.paid_at[o] for o in order_ids & self.paid_at.keys()}
 
     def stop(self) -> None:
         self._stop.set()
@@ -99,8 +99,24 @@ class LoadResult:
     created: dict[str, float] = field(default_factory=dict)
     pay_latency_s: list[float] = field(default_factory=list)
     errors: Counter[str] = field(default_factory=Counter)
-    started: float = 0.0
-    finished_submitting: float = 0.0
+
+
+@dataclass(frozen=True)
+class RunSummary:
+    """One load run: what was created, paid, and how long each step took."""
+
+    orders: int
+    paid: int
+    elapsed_s: float
+    pay_latency_s: list[float]
+    create_to_paid_s: list[float]
+    errors: dict[str, int]
+
+    def pay_ms(self, pct: float) -> float:
+        return percentile(self.pay_latency_s, pct) * 1000
+
+    def to_paid_ms(self, pct: float) -> float:
+        return percentile(self.create_to_paid_s, pct) * 1000
 
 
 def percentile(values: list[float], pct: float) -> float:
@@ -112,11 +128,7 @@ def percentile(values: list[float], pct: float) -> float:
 
 
 async def _one_order(
-    stub: order_pb2_grpc.OrderServiceStub,
-    merchant: str,
-    number: str,
-    watcher: EventWatcher,
-    result: LoadResult,
+    stub: order_pb2_grpc.OrderServiceStub, merchant: str, number: str, result: LoadResult
 ) -> None:
     t0 = time.monotonic()
     try:
@@ -130,7 +142,6 @@ async def _one_order(
             timeout=RPC_DEADLINE_S,
         )
         result.created[order.order_id] = t0
-        watcher.watch(order.order_id)
         t1 = time.monotonic()
         await stub.PayOrder(
             order_pb2.PayOrderRequest(order_id=order.order_id, method="qr"), timeout=RPC_DEADLINE_S
@@ -140,44 +151,52 @@ async def _one_order(
         result.errors[exc.code().name] += 1
 
 
-async def pay_orders(
-    order_target: str,
-    watcher: EventWatcher,
-    *,
-    count: int | None,
-    duration_s: float | None,
-    concurrency: int,
-    merchant: str,
-    run_tag: str,
+async def _pay_orders(
+    order_target: str, count: int | None, duration_s: float | None, concurrency: int, merchant: str
 ) -> LoadResult:
-    """Pay `count` orders, or as many as fit in `duration_s`, with `concurrency` in flight."""
-    result = LoadResult(started=time.monotonic())
+    result = LoadResult()
+    started = time.monotonic()
+    run_tag = f"{merchant}-{uuid.uuid4().hex[:8]}"
     next_number = 0
     async with grpc.aio.insecure_channel(order_target) as channel:
-        stub = order_pb2_grpc.OrderServiceStub(channel)
+        stub = order_pb2_grpc.OrderServiceStub(channel)  # type: ignore[no-untyped-call]
 
         async def worker() -> None:
             nonlocal next_number
             while True:
                 if count is not None and next_number >= count:
                     return
-                if duration_s is not None and time.monotonic() - result.started >= duration_s:
+                if duration_s is not None and time.monotonic() - started >= duration_s:
                     return
                 next_number += 1
-                await _one_order(stub, merchant, f"{run_tag}-{next_number}", watcher, result)
+                await _one_order(stub, merchant, f"{run_tag}-{next_number}", result)
 
         await asyncio.gather(*(worker() for _ in range(concurrency)))
-    result.finished_submitting = time.monotonic()
     return result
 
 
-def wait_paid(watcher: EventWatcher, result: LoadResult, timeout_s: float = PAID_WAIT_S) -> int:
-    deadline = time.monotonic() + timeout_s
+def run_orders(
+    order_target: str,
+    watcher: EventWatcher,
+    *,
+    count: int | None = None,
+    duration_s: float | None = None,
+    concurrency: int,
+    merchant: str,
+) -> RunSummary:
+    """Pay `count` orders, or as many as fit in `duration_s`, then wait until they are PAID."""
+    started = time.monotonic()
+    result = asyncio.run(_pay_orders(order_target, count, duration_s, concurrency, merchant))
     wanted = set(result.created)
+    deadline = time.monotonic() + PAID_WAIT_S
     while time.monotonic() < deadline and watcher.paid_count(wanted) < len(wanted):
         time.sleep(0.1)
-    return watcher.paid_count(wanted)
-
-
-def create_to_paid_s(watcher: EventWatcher, result: LoadResult) -> list[float]:
-    return [watcher.paid_at[o] - t0 for o, t0 in result.created.items() if o in watcher.paid_at]
+    paid_at = watcher.paid_times(wanted)
+    return RunSummary(
+        orders=len(result.created),
+        paid=len(paid_at),
+        elapsed_s=max(time.monotonic() - started, 1e-9),
+        pay_latency_s=result.pay_latency_s,
+        create_to_paid_s=[paid_at[o] - t0 for o, t0 in result.created.items() if o in paid_at],
+        errors=dict(result.errors),
+    )

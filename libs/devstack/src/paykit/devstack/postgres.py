@@ -89,9 +89,7 @@ def ensure_database(server: PostgresServer, name: str) -> str:
             cur.execute("SELECT 1 FROM pg_database WHERE datname = %s", (name,))
             if cur.fetchone() is None:
                 # Another process may create it between the check and here.
-                with contextlib.suppress(
-                    psycopg2.errors.DuplicateDatabase, psycopg2.errors.UniqueViolation
-                ):
+                with contextlib.suppress(psycopg2.errors.DuplicateDatabase, psycopg2.errors.UniqueViolation):
                     cur.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
     finally:
         conn.close()
@@ -189,9 +187,7 @@ def _start_local_cluster(run_dir: pathlib.Path) -> tuple[PostgresServer, StopFn]
     pid = _postmaster_pid(cluster.data)
     if pid is None:
         raise RuntimeError(f"postgres started but {cluster.data}/postmaster.pid is unreadable")
-    record.write_text(
-        json.dumps({"pid": pid, "admin_url": admin_url, "data_dir": str(cluster.data)}) + "\n"
-    )
+    record.write_text(json.dumps({"pid": pid, "admin_url": admin_url, "data_dir": str(cluster.data)}) + "\n")
     return PostgresServer(admin_url=admin_url), lambda: _pg_ctl_stop(cluster, pid, record)
 
 

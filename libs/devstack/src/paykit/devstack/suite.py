@@ -60,9 +60,7 @@ class ServiceProcess:
     def wait_ready(self) -> dict[str, Any]:
         def ready() -> bool:
             if self.popen is not None and self.popen.poll() is not None:
-                raise RuntimeError(
-                    f"{self.name} exited with {self.popen.returncode}:\n{tail(self.log_file)}"
-                )
+                raise RuntimeError(f"{self.name} exited with {self.popen.returncode}:\n{tail(self.log_file)}")
             return self.ready_file.exists()
 
         wait_for(ready, SERVICE_START_TIMEOUT_S, f"{self.name} to be ready")
@@ -171,10 +169,6 @@ class Suite:
         self.services[name] = proc
         proc.wait_ready()
         return proc
-
-    def restart_service(self, name: str) -> ServiceProcess:
-        """Start `name` again with the environment it had (after a kill)."""
-        return self.start_service(name)
 
     def start(
         self, extra_env: dict[str, dict[str, str]] | None = None, fresh_databases: bool = False

@@ -37,9 +37,7 @@ def status_details(error: DomainError, code: grpc.StatusCode) -> bytes:
     if isinstance(error, InvalidArgument):
         bad_request = error_details_pb2.BadRequest(
             field_violations=[
-                error_details_pb2.BadRequest.FieldViolation(
-                    field=error.field, description=error.reason
-                )
+                error_details_pb2.BadRequest.FieldViolation(field=error.field, description=error.reason)
             ]
         )
         status.details.add().Pack(bad_request)

@@ -51,9 +51,7 @@ def write_ready_file(path: Path, info: dict[str, Any]) -> None:
     tmp.replace(path)
 
 
-async def serve(
-    build: Callable[[], ServiceParts], listen_address: str, ready_file: Path | None
-) -> None:
+async def serve(build: Callable[[], ServiceParts], listen_address: str, ready_file: Path | None) -> None:
     # Built inside the running loop: grpc.aio channels bind to the loop that exists when created.
     parts = build()
     server, port = create_server(listen_address, parts.grpc_services)

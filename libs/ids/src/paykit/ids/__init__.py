@@ -291,8 +291,7 @@ def parse_id(value: str, expected: IdKind | str | None = None) -> ParsedId:
         number = (number << 5) | digit
     if body[0] > _MAX_FIRST_CHAR:
         raise InvalidIdError(
-            f"id {_show(value)} does not fit in 128 bits "
-            f"(first body character must be 0-{_MAX_FIRST_CHAR})"
+            f"id {_show(value)} does not fit in 128 bits (first body character must be 0-{_MAX_FIRST_CHAR})"
         )
     return ParsedId(
         kind=kind,

@@ -48,9 +48,7 @@ class AcknowledgedPublisher:
                 failure.append(str(err))
             done.set()
 
-        self._producer.produce(
-            topic, key=key.encode(), value=value, headers=headers, on_delivery=on_delivery
-        )
+        self._producer.produce(topic, key=key.encode(), value=value, headers=headers, on_delivery=on_delivery)
         if not done.wait(timeout_s):
             raise PublishError(f"no acknowledgement from Kafka for {topic} within {timeout_s}s")
         if failure:

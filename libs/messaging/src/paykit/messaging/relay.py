@@ -48,9 +48,7 @@ class OutboxRelay:
     def publish_once(self) -> int:
         """Publish one batch of unsent rows; returns how many were published."""
         with self._engine.begin() as conn:
-            locked = conn.execute(
-                select(func.pg_try_advisory_xact_lock(RELAY_ADVISORY_LOCK_KEY))
-            ).scalar()
+            locked = conn.execute(select(func.pg_try_advisory_xact_lock(RELAY_ADVISORY_LOCK_KEY))).scalar()
             if not locked:
                 return 0
             rows = conn.execute(
@@ -74,18 +72,14 @@ class OutboxRelay:
                     errors.append(str(err))
 
             for row in rows:
-                self._produce(
-                    row.topic, row.message_key, row.payload, row.trace_headers, on_delivery
-                )
+                self._produce(row.topic, row.message_key, row.payload, row.trace_headers, on_delivery)
             remaining = self._producer.flush(RELAY_FLUSH_TIMEOUT_S)
             if remaining or errors:
                 # Rolling back leaves every row unsent; the next pass republishes
                 # them (duplicates are allowed, losses are not).
                 raise RelayPublishError(f"{remaining} undelivered, errors: {errors[:3]}")
             conn.execute(
-                update(outbox)
-                .where(outbox.c.id.in_([r.id for r in rows]))
-                .values(sent_at=func.now())
+                update(outbox).where(outbox.c.id.in_([r.id for r in rows])).values(sent_at=func.now())
             )
             return len(rows)
 

@@ -68,9 +68,7 @@ def create_topics(bootstrap_servers: str) -> list[str]:
     if not wanted:
         return []
     created = []
-    for name, future in admin.create_topics(
-        wanted, operation_timeout=TOPIC_CREATE_TIMEOUT_S
-    ).items():
+    for name, future in admin.create_topics(wanted, operation_timeout=TOPIC_CREATE_TIMEOUT_S).items():
         try:
             future.result(timeout=TOPIC_CREATE_TIMEOUT_S)
             created.append(name)

@@ -18,9 +18,7 @@ class OutboxUnitOfWork(SqlUnitOfWork):
     so events leave at once instead of at the relay's next poll.
     """
 
-    def __init__(
-        self, session_factory: sessionmaker[Session], after_commit: Callable[[], None]
-    ) -> None:
+    def __init__(self, session_factory: sessionmaker[Session], after_commit: Callable[[], None]) -> None:
         super().__init__(session_factory)
         self._after_commit = after_commit
         self._published = False

@@ -188,9 +188,7 @@ class Money:
         if amount == "":
             raise AmountError("amount is empty")
         if len(amount) > _MAX_AMOUNT_TEXT:
-            raise AmountError(
-                f"amount {_show(amount)} is too long ({len(amount)} characters) to be valid"
-            )
+            raise AmountError(f"amount {_show(amount)} is too long ({len(amount)} characters) to be valid")
         match = _AMOUNT_SHAPE.fullmatch(amount) if amount.isascii() else None
         if match is None:
             raise AmountError(
@@ -202,14 +200,10 @@ class Money:
         if sign and not allow_negative:
             raise AmountError(f"amount {amount!r} is negative, which is not allowed here")
         if len(fraction) > exp:
-            raise AmountError(
-                f"amount {amount!r} has more decimal places than {currency} allows ({exp})"
-            )
+            raise AmountError(f"amount {amount!r} has more decimal places than {currency} allows ({exp})")
         magnitude = int(whole + fraction.ljust(exp, "0"))
         if magnitude > MAX_MINOR_UNITS:
-            raise AmountError(
-                f"amount {amount!r} exceeds the maximum of {MAX_MINOR_UNITS} minor units"
-            )
+            raise AmountError(f"amount {amount!r} exceeds the maximum of {MAX_MINOR_UNITS} minor units")
         if magnitude == 0 and not allow_zero:
             raise AmountError(f"amount {amount!r} is zero, which is not allowed here")
         return cls(-magnitude if sign else magnitude, currency)

@@ -46,6 +46,4 @@ class KafkaNotificationSink:
             producer="channel-gateway",
             event_id=event_id,
         )
-        self._publisher.publish(
-            event.topic, event.key, event.value, headers_from_carrier(trace_headers)
-        )
+        self._publisher.publish(event.topic, event.key, event.value, headers_from_carrier(trace_headers))

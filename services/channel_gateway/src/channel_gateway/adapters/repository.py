@@ -56,9 +56,7 @@ class GatewayRepository:
         )
 
     def get_charge(self, payment_id: str) -> StoredCharge | None:
-        row = self._session.execute(
-            select(charges).where(charges.c.payment_id == payment_id)
-        ).first()
+        row = self._session.execute(select(charges).where(charges.c.payment_id == payment_id)).first()
         return _stored(row) if row else None
 
     def record_reply(self, payment_id: str, reply: ChargeReply) -> None:

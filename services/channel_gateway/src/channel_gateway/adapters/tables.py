@@ -22,9 +22,7 @@ charges = sa.Table(
     sa.Column("decline_message", sa.Text),
     # The payment's trace context, so the channel's later notification joins its trace.
     sa.Column("trace_headers", JSONB, nullable=False),
-    sa.Column(
-        "created_at", sa.DateTime(timezone=True), nullable=False, server_default=sa.func.now()
-    ),
+    sa.Column("created_at", sa.DateTime(timezone=True), nullable=False, server_default=sa.func.now()),
 )
 
 channel_exchanges = sa.Table(
@@ -39,9 +37,7 @@ channel_exchanges = sa.Table(
     sa.Column("response_body", sa.Text),
     sa.Column("latency_ms", sa.Integer),
     sa.Column("error", sa.Text),
-    sa.Column(
-        "created_at", sa.DateTime(timezone=True), nullable=False, server_default=sa.func.now()
-    ),
+    sa.Column("created_at", sa.DateTime(timezone=True), nullable=False, server_default=sa.func.now()),
 )
 
 notifications = sa.Table(
@@ -56,7 +52,5 @@ notifications = sa.Table(
     sa.Column("verdict", sa.Text, nullable=False),
     sa.Column("reject_reason", sa.Text),
     sa.Column("published_event_id", sa.Text),
-    sa.Column(
-        "received_at", sa.DateTime(timezone=True), nullable=False, server_default=sa.func.now()
-    ),
+    sa.Column("received_at", sa.DateTime(timezone=True), nullable=False, server_default=sa.func.now()),
 )

@@ -22,9 +22,7 @@ def build_webhook_app(gateway: Gateway) -> web.Application:
         channel = request.match_info["channel"]
         body = await request.read()
         try:
-            status, text = await gateway.receive_notification(
-                channel, request.path, request.headers, body
-            )
+            status, text = await gateway.receive_notification(channel, request.path, request.headers, body)
         except InvalidArgument as exc:
             return web.Response(status=404, text=exc.message)
         except NotFound as exc:

@@ -51,9 +51,7 @@ class Gateway:
     def connector(self, channel: str) -> ChannelConnector:
         found = self.connectors.get(channel)
         if found is None:
-            raise InvalidArgument(
-                "channel", f"unknown channel {channel!r}; known: {sorted(self.connectors)}"
-            )
+            raise InvalidArgument("channel", f"unknown channel {channel!r}; known: {sorted(self.connectors)}")
         return found
 
     # -- charge ------------------------------------------------------------
@@ -67,9 +65,7 @@ class Gateway:
         # A charge the channel already answered is answered the same way again.
         return stored.reply if stored else None
 
-    def _record(
-        self, payment_id: str, channel: str, raw: RawExchange, reply: ChargeReply | None
-    ) -> None:
+    def _record(self, payment_id: str, channel: str, raw: RawExchange, reply: ChargeReply | None) -> None:
         with self.sessions.begin() as session:
             repo = GatewayRepository(session)
             repo.record_exchange(payment_id, channel, raw)
@@ -105,9 +101,7 @@ class Gateway:
         return reply
 
     # -- notification ------------------------------------------------------
-    def _store_rejected(
-        self, channel: str, headers: dict[str, str], body: bytes, reason: str
-    ) -> None:
+    def _store_rejected(self, channel: str, headers: dict[str, str], body: bytes, reason: str) -> None:
         with self.sessions.begin() as session:
             GatewayRepository(session).record_notification(
                 notification_id=new_id(IdKind.NOTIFICATION),
@@ -169,9 +163,7 @@ class Gateway:
     ) -> tuple[int, str]:
         """Verify, store raw, publish, and only then return the acknowledgement for the channel."""
         connector = self.connector(channel)
-        kept_headers = {
-            k: v for k, v in headers.items() if k.lower().startswith(("x-", "content-"))
-        }
+        kept_headers = {k: v for k, v in headers.items() if k.lower().startswith(("x-", "content-"))}
         try:
             note = connector.verify_notification(path, headers, body)
         except NotificationRejected as exc:

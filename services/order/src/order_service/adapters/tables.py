@@ -21,9 +21,7 @@ orders = sa.Table(
     sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
     sa.Column("expires_at", sa.DateTime(timezone=True), nullable=False),
     sa.Column("paid_at", sa.DateTime(timezone=True)),
-    sa.Column(
-        "updated_at", sa.DateTime(timezone=True), nullable=False, server_default=sa.func.now()
-    ),
+    sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False, server_default=sa.func.now()),
     sa.UniqueConstraint("merchant_id", "merchant_order_no", name="orders_merchant_order_no_key"),
 )
 
@@ -33,7 +31,5 @@ duplicate_payments = sa.Table(
     metadata,
     sa.Column("payment_id", sa.Text, primary_key=True),
     sa.Column("order_id", sa.Text, nullable=False),
-    sa.Column(
-        "detected_at", sa.DateTime(timezone=True), nullable=False, server_default=sa.func.now()
-    ),
+    sa.Column("detected_at", sa.DateTime(timezone=True), nullable=False, server_default=sa.func.now()),
 )

@@ -61,9 +61,7 @@ def start_paying(order: Order, now: datetime) -> Order:
     match order.status:
         case OrderStatus.CREATED:
             if now >= order.expires_at:
-                raise FailedPrecondition(
-                    f"order {order.order_id} expired at {order.expires_at.isoformat()}"
-                )
+                raise FailedPrecondition(f"order {order.order_id} expired at {order.expires_at.isoformat()}")
             return replace(
                 order,
                 status=OrderStatus.PAYING,

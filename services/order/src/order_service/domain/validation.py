@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 
 from paykit.errors import InvalidArgument
-from paykit.money import CurrencyError, Money
+from paykit.money import Money
 
 MERCHANT_ORDER_NO_PATTERN = re.compile(r"^[A-Za-z0-9_\-.:]{1,64}$")
 MERCHANT_ID_PATTERN = re.compile(r"^[A-Za-z0-9_\-]{1,64}$")
@@ -16,23 +16,16 @@ MAX_EXPIRES_IN_S = 7 * 24 * 3600
 PAYMENT_METHODS = frozenset({"qr"})
 
 
-def validate_money(field: str, minor: int, currency: str) -> Money:
-    if not currency:
-        raise InvalidArgument(f"{field}.currency", "is required (an ISO 4217 code such as CNY)")
-    try:
-        amount = Money(minor, currency)
-    except CurrencyError as exc:
-        raise InvalidArgument(f"{field}.currency", str(exc)) from exc
-    if minor <= 0:
-        raise InvalidArgument(f"{field}.minor", f"must be positive, got {minor}")
-    if minor > MAX_ORDER_AMOUNT_MINOR:
+def validate_order_amount(field: str, amount: Money) -> Money:
+    """An order's amount: positive and within the limit (the currency was checked at parsing)."""
+    if amount.minor <= 0:
+        raise InvalidArgument(f"{field}.minor", f"must be positive, got {amount.minor}")
+    if amount.minor > MAX_ORDER_AMOUNT_MINOR:
         raise InvalidArgument(f"{field}.minor", f"exceeds the maximum of {MAX_ORDER_AMOUNT_MINOR}")
     return amount
 
 
-def validate_create(
-    merchant_id: str, merchant_order_no: str, subject: str, expires_in_s: int
-) -> int:
+def validate_create(merchant_id: str, merchant_order_no: str, subject: str, expires_in_s: int) -> int:
     if not MERCHANT_ID_PATTERN.match(merchant_id):
         raise InvalidArgument("merchant_id", "is required: 1-64 letters, digits, '_' or '-'")
     if not MERCHANT_ORDER_NO_PATTERN.match(merchant_order_no):

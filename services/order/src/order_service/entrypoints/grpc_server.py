@@ -9,7 +9,7 @@ from paykit.errors import InvalidArgument
 from paykit.order.v1 import order_pb2, order_pb2_grpc
 
 from order_service.domain.order import Order
-from order_service.domain.validation import validate_money
+from order_service.domain.validation import validate_order_amount
 from order_service.service_layer import services
 from order_service.service_layer.services import PaymentPort, UowFactory
 
@@ -47,11 +47,10 @@ class OrderServicer(order_pb2_grpc.OrderServiceServicer):
     ) -> order_pb2.Order:
         if not request.HasField("amount"):
             raise InvalidArgument("amount", "is required")
-        money_from_proto(request.amount, "amount")
         command = services.CreateOrder(
             merchant_id=request.merchant_id,
             merchant_order_no=request.merchant_order_no,
-            amount=validate_money("amount", request.amount.minor, request.amount.currency),
+            amount=validate_order_amount("amount", money_from_proto(request.amount, "amount")),
             subject=request.subject,
             expires_in_s=request.expires_in_s,
         )
@@ -61,9 +60,7 @@ class OrderServicer(order_pb2_grpc.OrderServiceServicer):
     async def GetOrder(
         self, request: order_pb2.GetOrderRequest, context: grpc.aio.ServicerContext
     ) -> order_pb2.Order:
-        order = await run_blocking(
-            services.get_order, self._uow_factory, _require_order_id(request.order_id)
-        )
+        order = await run_blocking(services.get_order, self._uow_factory, _require_order_id(request.order_id))
         return to_proto(order)
 
     async def PayOrder(

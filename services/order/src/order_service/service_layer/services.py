@@ -62,12 +62,8 @@ def create_order(uow_factory: UowFactory, command: CreateOrder) -> Order:
             uow.publish(events.order_created(order))
             uow.commit()
             return order
-        existing = uow.orders.get_by_merchant_order_no(
-            command.merchant_id, command.merchant_order_no
-        )
-    if (
-        existing is None
-    ):  # deleted between the conflict and the read: cannot happen, orders are never deleted
+        existing = uow.orders.get_by_merchant_order_no(command.merchant_id, command.merchant_order_no)
+    if existing is None:  # deleted between the conflict and the read: cannot happen, orders are never deleted
         raise NotFound(f"order {command.merchant_order_no} vanished")
     if not existing.same_request(command.amount, command.subject):
         raise AlreadyExists(
@@ -85,28 +81,17 @@ def get_order(uow_factory: UowFactory, order_id: str) -> Order:
     return order
 
 
-def _begin_payment(uow_factory: UowFactory, order_id: str) -> Order:
+def _change_locked(uow_factory: UowFactory, order_id: str, change: Callable[[Order], Order]) -> Order:
+    """Apply `change` to the order under its row lock; commit only if it changed anything."""
     with uow_factory() as uow:
         order = uow.orders.get(order_id, for_update=True)
         if order is None:
             raise NotFound(f"order {order_id} not found")
-        paying = model.start_paying(order, now_utc())
-        if paying != order:
-            uow.orders.save(paying)
+        changed = change(order)
+        if changed != order:
+            uow.orders.save(changed)
             uow.commit()
-        return paying
-
-
-def _attach_payment(uow_factory: UowFactory, order_id: str, payment_id: str) -> Order:
-    with uow_factory() as uow:
-        order = uow.orders.get(order_id, for_update=True)
-        if order is None:
-            raise NotFound(f"order {order_id} not found")
-        attached = model.attach_payment(order, payment_id)
-        if attached != order:
-            uow.orders.save(attached)
-            uow.commit()
-        return attached
+        return changed
 
 
 async def pay_order(
@@ -115,18 +100,20 @@ async def pay_order(
     """CREATED -> PAYING is committed before payment-core is called, so a crash
     in between leaves a PAYING order whose retry reuses the same idempotency key."""
     validate_method(method)
-    paying = await run_blocking(_begin_payment, uow_factory, order_id)
+    paying = await run_blocking(
+        _change_locked, uow_factory, order_id, lambda order: model.start_paying(order, now_utc())
+    )
     payment = await payments.create_payment(paying, method)
-    order = await run_blocking(_attach_payment, uow_factory, order_id, payment.payment_id)
+    order = await run_blocking(
+        _change_locked, uow_factory, order_id, lambda order: model.attach_payment(order, payment.payment_id)
+    )
     return order, payment
 
 
 # -- consumed events (run inside the consumer loop's transaction) ------------
 
 
-def apply_payment_succeeded(
-    uow: OrderTx, order_id: str, payment_id: str, succeeded_at: datetime
-) -> None:
+def apply_payment_succeeded(uow: OrderTx, order_id: str, payment_id: str, succeeded_at: datetime) -> None:
     order = uow.orders.get(order_id, for_update=True)
     if order is None:
         raise NotFound(f"payment {payment_id} succeeded for unknown order {order_id}")
@@ -138,9 +125,7 @@ def apply_payment_succeeded(
         case model.PaidOutcome.ALREADY_PAID:
             pass
         case model.PaidOutcome.DUPLICATE_PAYMENT:
-            log.warning(
-                "duplicate payment on order", extra={"order_id": order_id, "payment_id": payment_id}
-            )
+            log.warning("duplicate payment on order", extra={"order_id": order_id, "payment_id": payment_id})
             uow.orders.record_duplicate_payment(order_id, payment_id)
 
 

@@ -66,9 +66,7 @@ def payment_failed(p: Payment, message: str) -> OutgoingEvent:
     )
 
 
-def payment_flagged(
-    p: Payment, reason: str, reported: Money, notification_id: str
-) -> OutgoingEvent:
+def payment_flagged(p: Payment, reason: str, reported: Money, notification_id: str) -> OutgoingEvent:
     return _pack(
         "payment.flagged",
         p,

@@ -61,12 +61,8 @@ class ChannelGatewayClient:
             reply = await self._stub.Charge(request, timeout=CHARGE_DEADLINE_S)
         except grpc.aio.AioRpcError as exc:
             if exc.code() in _REJECTED_BEFORE_SENDING:
-                return ChargeAnswer(
-                    ChargeOutcome.REJECTED, code=exc.code().name, message=exc.details() or ""
-                )
-            return ChargeAnswer(
-                ChargeOutcome.NO_ANSWER, code=exc.code().name, message=exc.details() or ""
-            )
+                return ChargeAnswer(ChargeOutcome.REJECTED, code=exc.code().name, message=exc.details() or "")
+            return ChargeAnswer(ChargeOutcome.NO_ANSWER, code=exc.code().name, message=exc.details() or "")
         outcome = _STATUS.get(reply.status, ChargeOutcome.NO_ANSWER)
         return ChargeAnswer(
             outcome,

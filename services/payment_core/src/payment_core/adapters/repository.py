@@ -66,9 +66,7 @@ class PaymentRepository:
         return _to_domain(row) if row else None
 
     def get_by_idempotency_key(self, key: str) -> Payment | None:
-        row = self._session.execute(
-            select(payments).where(payments.c.idempotency_key == key)
-        ).first()
+        row = self._session.execute(select(payments).where(payments.c.idempotency_key == key)).first()
         return _to_domain(row) if row else None
 
     def save(self, payment: Payment, change: StateChange | None = None) -> None:

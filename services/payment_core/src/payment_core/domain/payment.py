@@ -33,9 +33,7 @@ ALLOWED: dict[PaymentStatus, frozenset[PaymentStatus]] = {
     ),
     PaymentStatus.UNKNOWN: frozenset({PaymentStatus.SUCCEEDED, PaymentStatus.FAILED}),
     PaymentStatus.SUCCEEDED: frozenset({PaymentStatus.PARTIALLY_REFUNDED, PaymentStatus.REFUNDED}),
-    PaymentStatus.PARTIALLY_REFUNDED: frozenset(
-        {PaymentStatus.PARTIALLY_REFUNDED, PaymentStatus.REFUNDED}
-    ),
+    PaymentStatus.PARTIALLY_REFUNDED: frozenset({PaymentStatus.PARTIALLY_REFUNDED, PaymentStatus.REFUNDED}),
     PaymentStatus.FAILED: frozenset(),
     PaymentStatus.REFUNDED: frozenset(),
 }
@@ -78,16 +76,12 @@ class StateChange:
     at: datetime
 
 
-def transition(
-    payment: Payment, to: PaymentStatus, reason: str, at: datetime
-) -> tuple[Payment, StateChange]:
+def transition(payment: Payment, to: PaymentStatus, reason: str, at: datetime) -> tuple[Payment, StateChange]:
     if to not in ALLOWED[payment.status]:
         raise FailedPrecondition(
             f"payment {payment.payment_id} cannot go from {payment.status.value} to {to.value}"
         )
-    return replace(payment, status=to), StateChange(
-        payment.payment_id, payment.status, to, reason, at
-    )
+    return replace(payment, status=to), StateChange(payment.payment_id, payment.status, to, reason, at)
 
 
 def start_processing(payment: Payment, at: datetime) -> tuple[Payment, StateChange]:
@@ -96,9 +90,7 @@ def start_processing(payment: Payment, at: datetime) -> tuple[Payment, StateChan
 
 def record_channel_acceptance(payment: Payment, channel_trade_no: str, pay_url: str) -> Payment:
     """The channel accepted the charge (pending the payer); not a state change."""
-    return replace(
-        payment, channel_trade_no=channel_trade_no or payment.channel_trade_no, pay_url=pay_url
-    )
+    return replace(payment, channel_trade_no=channel_trade_no or payment.channel_trade_no, pay_url=pay_url)
 
 
 def mark_unknown(payment: Payment, reason: str, at: datetime) -> tuple[Payment, StateChange]:
@@ -142,16 +134,12 @@ def apply_channel_result(
             return payment, None, ResultOutcome.FLAGGED_SUCCESS_AFTER_FAILURE
         return payment, None, ResultOutcome.NO_CHANGE
     if result.succeeded:
-        succeeded, change = transition(
-            payment, PaymentStatus.SUCCEEDED, "channel confirmed payment", at
-        )
+        succeeded, change = transition(payment, PaymentStatus.SUCCEEDED, "channel confirmed payment", at)
         succeeded = replace(
             succeeded,
             channel_trade_no=result.channel_trade_no or payment.channel_trade_no,
             succeeded_at=result.occurred_at,
         )
         return succeeded, change, ResultOutcome.SUCCEEDED
-    failed, change = fail(
-        payment, result.failure_code or "CHANNEL_FAILED", "channel reported failure", at
-    )
+    failed, change = fail(payment, result.failure_code or "CHANNEL_FAILED", "channel reported failure", at)
     return failed, change, ResultOutcome.FAILED

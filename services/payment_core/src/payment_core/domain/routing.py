@@ -11,7 +11,5 @@ from paykit.money import Money
 def choose_channel(method: str, amount: Money, routes: Mapping[str, str]) -> str:
     channel = routes.get(method)
     if channel is None:
-        raise InvalidArgument(
-            "method", f"no channel takes {method!r} payments; known: {sorted(routes)}"
-        )
+        raise InvalidArgument("method", f"no channel takes {method!r} payments; known: {sorted(routes)}")
     return channel

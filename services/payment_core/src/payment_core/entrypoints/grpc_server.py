@@ -35,9 +35,7 @@ def to_proto(p: Payment) -> payment_pb2.Payment:
 
 
 class PaymentServicer(payment_pb2_grpc.PaymentServiceServicer):
-    def __init__(
-        self, uow_factory: UowFactory, gateway: GatewayPort, routes: Mapping[str, str]
-    ) -> None:
+    def __init__(self, uow_factory: UowFactory, gateway: GatewayPort, routes: Mapping[str, str]) -> None:
         self._uow_factory = uow_factory
         self._gateway = gateway
         self._routes = routes
@@ -55,9 +53,7 @@ class PaymentServicer(payment_pb2_grpc.PaymentServiceServicer):
             method=request.method,
             subject=request.subject,
         )
-        payment = await services.create_payment(
-            self._uow_factory, self._gateway, self._routes, command
-        )
+        payment = await services.create_payment(self._uow_factory, self._gateway, self._routes, command)
         return to_proto(payment)
 
     async def GetPayment(

@@ -57,9 +57,7 @@ def _validate(command: CreatePayment) -> None:
         raise InvalidArgument("amount.minor", f"must be positive, got {command.amount.minor}")
 
 
-def _store_processing(
-    uow_factory: UowFactory, command: CreatePayment, channel: str
-) -> tuple[Payment, bool]:
+def _store_processing(uow_factory: UowFactory, command: CreatePayment, channel: str) -> tuple[Payment, bool]:
     """Store the payment PROCESSING (with its history and event) before any channel call.
 
     Returns the stored payment and whether it was created now (False: a
@@ -98,9 +96,7 @@ def _store_processing(
         return processing, True
 
 
-def _record_charge_answer(
-    uow_factory: UowFactory, payment_id: str, answer: ChargeAnswer
-) -> Payment:
+def _record_charge_answer(uow_factory: UowFactory, payment_id: str, answer: ChargeAnswer) -> Payment:
     with uow_factory() as uow:
         payment = uow.payments.get(payment_id, for_update=True)
         if payment is None:
@@ -108,34 +104,27 @@ def _record_charge_answer(
         if payment.status not in model.OPEN_STATES:
             return payment  # a notification already settled it while we waited
         at = now_utc()
+        updated = payment
         match answer.outcome:
             case ChargeOutcome.PENDING:
-                uow.payments.save(
-                    model.record_channel_acceptance(
-                        payment, answer.channel_trade_no, answer.pay_url
-                    )
-                )
+                updated = model.record_channel_acceptance(payment, answer.channel_trade_no, answer.pay_url)
+                uow.payments.save(updated)
             case ChargeOutcome.SUCCEEDED:
                 result = ChannelResult(True, payment.amount, answer.channel_trade_no, at)
-                _apply_result(uow, payment, result, notification_id="")
+                updated, _ = _apply_result(uow, payment, result, notification_id="")
             case ChargeOutcome.DECLINED | ChargeOutcome.REJECTED:
-                failed, change = model.fail(
-                    payment, answer.code or answer.outcome.value, answer.message, at
-                )
-                uow.payments.save(failed, change)
-                uow.publish(events.payment_failed(failed, answer.message))
+                updated, change = model.fail(payment, answer.code or answer.outcome.value, answer.message, at)
+                uow.payments.save(updated, change)
+                uow.publish(events.payment_failed(updated, answer.message))
             case ChargeOutcome.NO_ANSWER:
                 # Never FAILED on silence: the channel may have the money.
                 if payment.status is PaymentStatus.PROCESSING:
-                    unknown, change = model.mark_unknown(
+                    updated, change = model.mark_unknown(
                         payment, f"no answer from channel: {answer.code}", at
                     )
-                    uow.payments.save(unknown, change)
+                    uow.payments.save(updated, change)
         uow.commit()
-        updated = uow.payments.get(payment_id)
-    if updated is None:
-        raise NotFound(f"payment {payment_id} not found")
-    return updated
+        return updated
 
 
 async def create_payment(
@@ -163,7 +152,8 @@ def get_payment(uow_factory: UowFactory, payment_id: str) -> Payment:
 
 def _apply_result(
     uow: PaymentTx, payment: Payment, result: ChannelResult, notification_id: str
-) -> ResultOutcome:
+) -> tuple[Payment, ResultOutcome]:
+    """Apply and persist a channel's word; returns the payment as it now stands and what happened."""
     updated, change, outcome = model.apply_channel_result(payment, result, now_utc())
     match outcome:
         case ResultOutcome.SUCCEEDED:
@@ -173,19 +163,19 @@ def _apply_result(
             uow.payments.save(updated, change)
             uow.publish(events.payment_failed(updated, "channel reported failure"))
         case ResultOutcome.FLAGGED_AMOUNT_MISMATCH | ResultOutcome.FLAGGED_SUCCESS_AFTER_FAILURE:
-            detail = f"channel reported {result.amount} (succeeded={result.succeeded}); " \
-                     f"payment is {payment.amount}"
+            detail = (
+                f"channel reported {result.amount} (succeeded={result.succeeded}); "
+                f"payment is {payment.amount}"
+            )
             log.warning(
                 "channel result flagged",
                 extra={"payment_id": payment.payment_id, "reason": outcome.value},
             )
             uow.payments.flag(payment.payment_id, outcome.value, detail, notification_id or None)
-            uow.publish(
-                events.payment_flagged(payment, outcome.value, result.amount, notification_id)
-            )
+            uow.publish(events.payment_flagged(payment, outcome.value, result.amount, notification_id))
         case ResultOutcome.NO_CHANGE:
             pass
-    return outcome
+    return updated, outcome
 
 
 def apply_notification(
@@ -194,4 +184,5 @@ def apply_notification(
     payment = uow.payments.get(payment_id, for_update=True)
     if payment is None:
         raise NotFound(f"notification {notification_id} names unknown payment {payment_id}")
-    return _apply_result(uow, payment, result, notification_id)
+    _, outcome = _apply_result(uow, payment, result, notification_id)
+    return outcome

@@ -23,9 +23,7 @@ class ChannelConnector(Protocol):
 
     async def query(self, payment_id: str) -> tuple[QueryReply, RawExchange]: ...
 
-    def verify_notification(
-        self, path: str, headers: Mapping[str, str], body: bytes
-    ) -> VerifiedNotification:
+    def verify_notification(self, path: str, headers: Mapping[str, str], body: bytes) -> VerifiedNotification:
         """Verify and parse a webhook; raises NotificationRejected with the reason."""
         ...
 

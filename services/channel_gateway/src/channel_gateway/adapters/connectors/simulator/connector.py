@@ -60,17 +60,13 @@ class SimulatorConnector:
         raw = RawExchange(operation, body.decode(), status, text[:RESPONSE_MAX_CHARS], latency_ms)
         try:
             # The channel signs its answers too; an unsigned answer is not the channel's.
-            transformers.check_signature(
-                self._key, method, path, resp_headers, text.encode(), time.time()
-            )
+            transformers.check_signature(self._key, method, path, resp_headers, text.encode(), time.time())
             return json.loads(text), raw
         except Exception as exc:
             raise ChannelUnavailable(f"{operation}: untrusted answer ({exc})") from exc
 
     async def charge(self, command: ChargeCommand) -> tuple[ChargeReply, RawExchange]:
-        data, raw = await self._call(
-            "charge", "POST", "/v1/charges", transformers.charge_body(command)
-        )
+        data, raw = await self._call("charge", "POST", "/v1/charges", transformers.charge_body(command))
         if raw.response_status >= 500:
             raise ChannelUnavailable(f"charge: HTTP {raw.response_status}")
         if data.get("result") == "INVALID":
@@ -85,9 +81,7 @@ class SimulatorConnector:
         data, raw = await self._call("query", "GET", f"/v1/charges/{payment_id}", b"")
         return transformers.query_reply(data), raw
 
-    def verify_notification(
-        self, path: str, headers: Mapping[str, str], body: bytes
-    ) -> VerifiedNotification:
+    def verify_notification(self, path: str, headers: Mapping[str, str], body: bytes) -> VerifiedNotification:
         if headers.get("X-Sim-Merchant") != self._merchant_id:
             raise NotificationRejected("unknown merchant in X-Sim-Merchant")
         transformers.check_signature(self._key, "POST", path, headers, body, time.time())

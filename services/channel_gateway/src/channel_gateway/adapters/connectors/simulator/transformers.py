@@ -50,9 +50,7 @@ def auth_headers(
     }
 
 
-def check_signature(
-    key: bytes, method: str, path: str, headers: Any, body: bytes, now_s: float
-) -> None:
+def check_signature(key: bytes, method: str, path: str, headers: Any, body: bytes, now_s: float) -> None:
     ts = headers.get("X-Sim-Timestamp", "")
     given = headers.get("X-Sim-Signature", "")
     if not ts or not given:
@@ -62,9 +60,7 @@ def check_signature(
     except ValueError as exc:
         raise NotificationRejected("X-Sim-Timestamp is not an integer") from exc
     if skew_s > TIMESTAMP_TOLERANCE_S:
-        raise NotificationRejected(
-            f"timestamp is {skew_s:.0f}s away, outside {TIMESTAMP_TOLERANCE_S}s"
-        )
+        raise NotificationRejected(f"timestamp is {skew_s:.0f}s away, outside {TIMESTAMP_TOLERANCE_S}s")
     if not hmac.compare_digest(sign(key, ts, method, path, body), given):
         raise NotificationRejected("signature does not match")
 
@@ -110,9 +106,7 @@ def notification(body: bytes) -> VerifiedNotification:
         data = json.loads(body)
         status = data["status"]
         amount = Money.parse(data["amount"], data["currency"], allow_zero=False)
-        occurred_at = (
-            datetime.fromisoformat(data["paid_at"]) if data.get("paid_at") else datetime.now(UTC)
-        )
+        occurred_at = datetime.fromisoformat(data["paid_at"]) if data.get("paid_at") else datetime.now(UTC)
         fields = (str(data["notify_id"]), str(data["out_trade_no"]), str(data["trade_no"]))
     # AmountError is a ValueError: it must be caught first to keep its precise reason.
     except (AmountError, CurrencyError) as exc:
@@ -122,6 +116,4 @@ def notification(body: bytes) -> VerifiedNotification:
     if status not in ("SUCCESS", "CLOSED", "FAILED"):
         raise NotificationRejected(f"unknown status {status!r}")
     notify_id, out_trade_no, trade_no = fields
-    return VerifiedNotification(
-        notify_id, out_trade_no, trade_no, status == "SUCCESS", amount, occurred_at
-    )
+    return VerifiedNotification(notify_id, out_trade_no, trade_no, status == "SUCCESS", amount, occurred_at)
