@@ -31,6 +31,7 @@ def _orders_with_number(suite: Suite, number: str) -> int:
     [
         (0, "CNY", "amount.minor"),
         (-100, "CNY", "amount.minor"),
+        (10**16, "CNY", "amount.minor"),
         (100, "XYZ", "amount.currency"),
         (100, "", "amount.currency"),
         (100, "cny", "amount.currency"),
