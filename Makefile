@@ -46,7 +46,7 @@ down:
 	$(RUN) python -m paykit.devstack down
 
 bench-e2e: deps
-	$(RUN) python bench/e2e.py
+	$(RUN) python -m bench.e2e
 
 clean: down
 	rm -rf .run

@@ -18,8 +18,13 @@ from pathlib import Path
 from paykit.devstack.load import EventWatcher, run_orders
 from paykit.devstack.suite import Suite
 
+from bench.cpu_profile import CpuMeter, SpyRecorder, component_pids
+
 DURATION_S = float(os.environ.get("DURATION_S", "60"))
 CONCURRENCY = int(os.environ.get("CONCURRENCY", "32"))
+# PYSPY=1 also samples every service with py-spy (costs some CPU itself,
+# so compare paid_per_s only between runs with the same setting).
+PYSPY = os.environ.get("PYSPY", "0") == "1"
 WARMUP_ORDERS = 50
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -32,7 +37,13 @@ def main() -> int:
         watcher.start()
         target = suite.grpc_target("order")
         run_orders(target, watcher, count=WARMUP_ORDERS, concurrency=8, merchant="warmup")
+        pids = component_pids(suite)
+        meter = CpuMeter(pids)
+        spy = SpyRecorder(pids, ROOT / "bench" / "results", DURATION_S) if PYSPY else None
+        meter.start()
         run = run_orders(target, watcher, duration_s=DURATION_S, concurrency=CONCURRENCY, merchant="bench")
+        cores_used = meter.stop(run.elapsed_s)
+        hot_frames = spy.finish() if spy else {}
         watcher.stop()
         figures = {
             "orders": run.orders,
@@ -47,6 +58,10 @@ def main() -> int:
             "create_to_paid_p99_ms": round(run.to_paid_ms(99), 1),
             "rpc_errors": run.errors,
             "driver_peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
+            "cores_used_by_component": cores_used,
+            "cores_used_total": round(sum(cores_used.values()), 2),
+            "pyspy_enabled": PYSPY,
+            "pyspy_hot_frames": hot_frames,
         }
     finally:
         suite.stop()
@@ -54,6 +69,11 @@ def main() -> int:
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(figures, indent=2) + "\n")
     for key, value in figures.items():
+        if key == "pyspy_hot_frames":
+            for service, profile in value.items():
+                libraries = profile["self_by_library"].items()
+                print(f"py-spy {service} self time: " + ", ".join(f"{k} {v:.0%}" for k, v in libraries))
+            continue
         print(f"{key:<26} {value}")
     print(f"written to {out.relative_to(ROOT)}")
     return 0

@@ -70,7 +70,9 @@ def make_loop(msg_engine: Engine, msg_kafka_bootstrap: str) -> Iterator[Callable
     """Factory for loops on one topic; every loop made is stopped after the test."""
     loops: list[ConsumerLoop] = []
 
-    def make(topic: str, group_id: str, name: str = "loop-test") -> ConsumerLoop:
+    def make(
+        topic: str, group_id: str, name: str = "loop-test", event_types: tuple[str, ...] | None = None
+    ) -> ConsumerLoop:
         loop = ConsumerLoop(
             name=name,
             bootstrap_servers=msg_kafka_bootstrap,
@@ -78,6 +80,7 @@ def make_loop(msg_engine: Engine, msg_kafka_bootstrap: str) -> Iterator[Callable
             topics=[topic],
             session_factory=sessionmaker(msg_engine),
             handler=record_effect,
+            event_types=event_types,
         )
         loops.append(loop)
         return loop
@@ -229,3 +232,19 @@ def test_committed_offset_moves_past_the_batch_after_process_batch(
     # The consumer's own view agrees with the broker's once the batch is committed.
     with msg_engine.connect() as conn:
         assert conn.execute(select(func.count()).select_from(inbox)).scalar() == 6
+
+
+def test_events_of_types_the_consumer_does_not_act_on_are_acknowledged_without_touching_the_database(
+    make_loop: Callable[..., ConsumerLoop],
+    msg_engine: Engine,
+    msg_kafka_bootstrap: str,
+    msg_new_topic: Callable[..., str],
+) -> None:
+    topic = msg_new_topic("consumer.types")
+    ignored, acted_on = event("ignored", event_type="test.other"), event("acted on")
+    produce(msg_kafka_bootstrap, topic, [ignored.value, acted_on.value])
+    deliveries = read_n(msg_kafka_bootstrap, topic, 2)
+    loop = make_loop(topic, unique_name("group"), name="types-test", event_types=("test.noted",))
+    loop.process_batch(deliveries)
+    assert effects(msg_engine) == [(acted_on.event_id, "acted on")]
+    assert inbox_event_ids(msg_engine, "types-test") == [acted_on.event_id]

@@ -12,7 +12,7 @@ from paykit.messaging.topics import PAYMENT_EVENTS
 from paykit.order.v1 import order_pb2_grpc
 
 from order_service.adapters.payment_client import PaymentCoreClient
-from order_service.entrypoints.consumers import CONSUMER_NAME, handle_payment_event
+from order_service.entrypoints.consumers import CONSUMER_NAME, EVENT_TYPES, handle_payment_event
 from order_service.entrypoints.grpc_server import SERVICE_NAME, OrderServicer
 from order_service.service_layer.unit_of_work import OrderUnitOfWork
 from order_service.settings import OrderSettings
@@ -37,6 +37,7 @@ def build(settings: OrderSettings) -> ServiceParts:
         topics=[PAYMENT_EVENTS],
         session_factory=sessions,
         handler=handle_payment_event,
+        event_types=EVENT_TYPES,
         after_commit=relay.wake,
     )
     payments = PaymentCoreClient(settings.payment_core_target)

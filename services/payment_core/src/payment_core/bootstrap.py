@@ -12,7 +12,7 @@ from paykit.messaging.topics import CHANNEL_NOTIFICATIONS
 from paykit.payment.v1 import payment_pb2_grpc
 
 from payment_core.adapters.gateway_client import ChannelGatewayClient
-from payment_core.entrypoints.consumers import CONSUMER_NAME, handle_channel_notification
+from payment_core.entrypoints.consumers import CONSUMER_NAME, EVENT_TYPES, handle_channel_notification
 from payment_core.entrypoints.grpc_server import SERVICE_NAME, PaymentServicer
 from payment_core.service_layer.unit_of_work import PaymentUnitOfWork
 from payment_core.settings import PaymentCoreSettings
@@ -37,6 +37,7 @@ def build(settings: PaymentCoreSettings) -> ServiceParts:
         topics=[CHANNEL_NOTIFICATIONS],
         session_factory=sessions,
         handler=handle_channel_notification,
+        event_types=EVENT_TYPES,
         after_commit=relay.wake,
     )
     gateway = ChannelGatewayClient(settings.channel_gateway_target)

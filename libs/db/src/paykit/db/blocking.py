@@ -10,7 +10,7 @@ from typing import Any, TypeVar
 from opentelemetry import context as otel_context
 
 # Handlers run their blocking database work on this many threads per process;
-# it matches the engine's pool so a thread never waits for a connection.
+# the engine's pool holds a connection for each (paykit.db.engine).
 BLOCKING_POOL_THREADS = 30
 T = TypeVar("T")
 

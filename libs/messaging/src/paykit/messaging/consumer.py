@@ -1,13 +1,15 @@
 """The consumer loop: batch of Kafka messages -> one database transaction -> offsets.
 
-Per batch: each message's event id goes into the inbox and its handler runs
-inside a savepoint of one transaction; the transaction commits, then the
-offsets are committed. A crash before the offset commit replays the batch,
+Per batch: each message's event id goes into the inbox and its handler runs,
+all in one transaction; the transaction commits, then the offsets are
+committed. Events of types the consumer does not act on are skipped without
+touching the database. A crash before the offset commit replays the batch,
 and the inbox turns every replayed event into a no-op.
 
 Failures are split in two. A message that cannot be processed (undecodable,
-or its handler raises) is poison: its savepoint is rolled back and it goes
-to `<topic>.dlq` with the reason, so it never blocks its partition. A
+or its handler raises) is poison: the batch is rolled back and applied again
+with one savepoint per message, and the poison goes to `<topic>.dlq` with
+the reason, so it never blocks its partition. A
 database that is unreachable is not the message's fault: the whole batch is
 retried with capped backoff, since sending every message to the DLQ while
 the database is down would be the real loss.
@@ -17,7 +19,7 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass
 
 from confluent_kafka import Consumer, KafkaError, Message, Producer, TopicPartition
@@ -61,12 +63,15 @@ class ConsumerLoop:
         topics: Sequence[str],
         session_factory: sessionmaker[Session],
         handler: EventHandler,
+        event_types: Collection[str] | None = None,
         after_commit: Callable[[], None] | None = None,
     ) -> None:
+        """`event_types`: the types `handler` acts on (None: all); others are acknowledged untouched."""
         self.name = name
         self._topics = list(topics)
         self._session_factory = session_factory
         self._handler = handler
+        self._event_types = frozenset(event_types) if event_types is not None else None
         self._after_commit = after_commit or (lambda: None)
         self._consumer = Consumer(consumer_config(bootstrap_servers, group_id, name))
         self._dlq = Producer(producer_config(bootstrap_servers, f"{name}-dlq"))
@@ -121,50 +126,66 @@ class ConsumerLoop:
 
     def _apply(self, messages: Sequence[Message]) -> list[DeadLetter]:
         dead: list[DeadLetter] = []
+        wanted: list[tuple[Message, Envelope]] = []
+        for message in messages:
+            try:
+                envelope = decode_envelope(message.value())
+            except PoisonMessage as exc:
+                dead.append(DeadLetter(message, str(exc)))
+                continue
+            # An event nobody here acts on has no effect to deduplicate: no inbox row, no transaction.
+            if self._event_types is None or envelope.event_type in self._event_types:
+                wanted.append((message, envelope))
+        if not wanted:
+            return dead
+        try:
+            # Fast path: the whole batch in one transaction, no savepoint per message.
+            with self._session_factory() as session, session.begin():
+                for message, envelope in wanted:
+                    self._apply_one(session, message, envelope)
+            return dead
+        except TRANSIENT_ERRORS:
+            raise
+        except Exception:
+            log.warning("batch has a failing event; applying one by one", extra={"consumer": self.name})
+        # Slow path: the batch was rolled back whole; apply it again one savepoint
+        # per message, so only the failing events go to the DLQ.
         with self._session_factory() as session, session.begin():
-            for message in messages:
-                reason = self._apply_one(session, message)
+            for message, envelope in wanted:
+                reason = self._apply_isolated(session, message, envelope)
                 if reason is not None:
                     dead.append(DeadLetter(message, reason))
         return dead
 
-    def _apply_one(self, session: Session, message: Message) -> str | None:
-        """Apply one message in a savepoint; returns why it is poison, or None."""
-        try:
-            envelope = decode_envelope(message.value())
-        except PoisonMessage as exc:
-            return str(exc)
+    def _apply_one(self, session: Session, message: Message, envelope: Envelope) -> None:
         parent = extract_context(carrier_from_headers(message.headers()))
         with self._tracer.start_as_current_span(
             f"consume {envelope.event_type}",
             context=parent,
             kind=trace.SpanKind.CONSUMER,
-            attributes={
-                "messaging.destination": message.topic() or "",
-                "event.id": envelope.event_id,
-            },
+            attributes={"messaging.destination": message.topic() or "", "event.id": envelope.event_id},
         ) as span:
-            savepoint = session.begin_nested()
-            try:
-                if first_delivery(session, self.name, envelope.event_id, message.topic() or ""):
-                    self._handler(session, envelope)
-                else:
-                    span.set_attribute("event.duplicate", True)
-                savepoint.commit()
-                return None
-            except TRANSIENT_ERRORS:
-                raise
-            except Exception as exc:
-                savepoint.rollback()
-                log.exception(
-                    "poison message sent to DLQ",
-                    extra={
-                        "consumer": self.name,
-                        "event_id": envelope.event_id,
-                        "topic": message.topic(),
-                    },
-                )
-                return f"{type(exc).__name__}: {exc}"
+            if first_delivery(session, self.name, envelope.event_id, message.topic() or ""):
+                self._handler(session, envelope)
+            else:
+                span.set_attribute("event.duplicate", True)
+
+    def _apply_isolated(self, session: Session, message: Message, envelope: Envelope) -> str | None:
+        """Apply one message in a savepoint; returns why it is poison, or None."""
+        savepoint = session.begin_nested()
+        try:
+            self._apply_one(session, message, envelope)
+            savepoint.commit()
+            return None
+        except TRANSIENT_ERRORS:
+            raise
+        except Exception as exc:
+            savepoint.rollback()
+            log.exception(
+                "poison message sent to DLQ",
+                extra={"consumer": self.name, "event_id": envelope.event_id, "topic": message.topic()},
+            )
+            return f"{type(exc).__name__}: {exc}"
 
     def _send_to_dlq(self, dead: Sequence[DeadLetter]) -> None:
         for letter in dead:

@@ -12,6 +12,7 @@ from order_service.service_layer import services
 from order_service.service_layer.unit_of_work import SessionTx
 
 CONSUMER_NAME = "order.payment-events"
+EVENT_TYPES = ("payment.succeeded", "payment.failed")
 
 
 def handle_payment_event(session: Session, envelope: Envelope) -> None:

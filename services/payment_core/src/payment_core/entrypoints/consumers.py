@@ -13,6 +13,7 @@ from payment_core.service_layer import services
 from payment_core.service_layer.unit_of_work import SessionTx
 
 CONSUMER_NAME = "payment-core.channel-notifications"
+EVENT_TYPES = ("channel.notification_received",)
 
 
 def handle_channel_notification(session: Session, envelope: Envelope) -> None:
