@@ -6,6 +6,10 @@ from paykit.messaging.schema import inbox
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.orm import Session
 
+# Built once: executing a prepared construct with parameters skips building
+# the statement and its cache key on every consumed event (a hot path).
+_RECORD_EVENT = insert(inbox).on_conflict_do_nothing().returning(inbox.c.event_id)
+
 
 def first_delivery(session: Session, consumer: str, event_id: str, topic: str) -> bool:
     """True the first time `consumer` sees `event_id`; False for a replay.
@@ -13,10 +17,5 @@ def first_delivery(session: Session, consumer: str, event_id: str, topic: str) -
     The primary key makes this race-free: two replicas handling the same
     event concurrently cannot both insert, one waits and then sees a conflict.
     """
-    row = session.execute(
-        insert(inbox)
-        .values(consumer=consumer, event_id=event_id, topic=topic)
-        .on_conflict_do_nothing()
-        .returning(inbox.c.event_id)
-    ).first()
+    row = session.execute(_RECORD_EVENT, {"consumer": consumer, "event_id": event_id, "topic": topic}).first()
     return row is not None

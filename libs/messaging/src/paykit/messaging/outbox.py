@@ -7,6 +7,9 @@ from paykit.messaging.schema import outbox
 from paykit.telemetry import inject_carrier
 from sqlalchemy.orm import Session
 
+# Built once, executed with parameters: no statement construction per event.
+_STAGE_EVENT = outbox.insert()
+
 
 def add_to_outbox(session: Session, event: OutgoingEvent) -> None:
     """Stage `event` in the caller's transaction; it is published only if that commits.
@@ -15,12 +18,13 @@ def add_to_outbox(session: Session, event: OutgoingEvent) -> None:
     later in another thread, publishes the event inside the same trace.
     """
     session.execute(
-        outbox.insert().values(
-            event_id=event.event_id,
-            event_type=event.event_type,
-            topic=event.topic,
-            message_key=event.key,
-            payload=event.value,
-            trace_headers=inject_carrier(),
-        )
+        _STAGE_EVENT,
+        {
+            "event_id": event.event_id,
+            "event_type": event.event_type,
+            "topic": event.topic,
+            "message_key": event.key,
+            "payload": event.value,
+            "trace_headers": inject_carrier(),
+        },
     )

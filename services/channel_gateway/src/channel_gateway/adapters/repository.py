@@ -41,8 +41,9 @@ class GatewayRepository:
 
     def add_charge_if_absent(
         self, command: ChargeCommand, channel: str, trace_headers: dict[str, str]
-    ) -> None:
-        self._session.execute(
+    ) -> bool:
+        """Store the charge unless the payment already has one; True when stored now."""
+        inserted = self._session.execute(
             insert(charges)
             .values(
                 payment_id=command.payment_id,
@@ -53,7 +54,9 @@ class GatewayRepository:
                 trace_headers=trace_headers,
             )
             .on_conflict_do_nothing()
-        )
+            .returning(charges.c.payment_id)
+        ).first()
+        return inserted is not None
 
     def get_charge(self, payment_id: str) -> StoredCharge | None:
         row = self._session.execute(select(charges).where(charges.c.payment_id == payment_id)).first()

@@ -60,7 +60,8 @@ class Gateway:
     ) -> ChargeReply | None:
         with self.sessions.begin() as session:
             repo = GatewayRepository(session)
-            repo.add_charge_if_absent(command, channel, trace)
+            if repo.add_charge_if_absent(command, channel, trace):
+                return None  # new: nothing answered yet
             stored = repo.get_charge(command.payment_id)
         # A charge the channel already answered is answered the same way again.
         return stored.reply if stored else None

@@ -76,8 +76,11 @@ def _store_processing(uow_factory: UowFactory, command: CreatePayment, channel: 
         status=PaymentStatus.INIT,
         created_at=at,
     )
+    # The transition is applied before the insert, so one INSERT stores the
+    # payment already PROCESSING; its history still records INIT -> PROCESSING.
+    processing, change = model.start_processing(payment, at)
     with uow_factory() as uow:
-        if not uow.payments.add_if_absent(payment):
+        if not uow.payments.add_if_absent(processing):
             existing = uow.payments.get_by_idempotency_key(command.idempotency_key)
             if existing is None:
                 raise NotFound(f"payment for key {command.idempotency_key} vanished")
@@ -89,8 +92,7 @@ def _store_processing(uow_factory: UowFactory, command: CreatePayment, channel: 
                     f"{existing.payment_id} with a different request"
                 )
             return existing, False
-        processing, change = model.start_processing(payment, at)
-        uow.payments.save(processing, change)
+        uow.payments.record_change(change)
         uow.publish(events.payment_created(processing))
         uow.commit()
         return processing, True
