@@ -5,12 +5,18 @@ from __future__ import annotations
 from typing import Any
 
 from paykit.money import Money
-from sqlalchemy import func, select, update
+from sqlalchemy import bindparam, func, select, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.orm import Session
 
 from order_service.adapters.tables import duplicate_payments, orders
 from order_service.domain.order import Order, OrderStatus
+
+# Hot statements are built once and executed with parameters, which skips
+# constructing them and computing their cache keys on every call.
+_BY_ID = select(orders).where(orders.c.order_id == bindparam("b_order_id"))
+_BY_ID_FOR_UPDATE = _BY_ID.with_for_update()
+_SAVE = update(orders).where(orders.c.order_id == bindparam("b_order_id")).values(updated_at=func.now())
 
 
 def _to_domain(row: Any) -> Order:
@@ -59,10 +65,8 @@ class OrderRepository:
         return inserted is not None
 
     def get(self, order_id: str, *, for_update: bool = False) -> Order | None:
-        query = select(orders).where(orders.c.order_id == order_id)
-        if for_update:
-            query = query.with_for_update()
-        row = self._session.execute(query).first()
+        query = _BY_ID_FOR_UPDATE if for_update else _BY_ID
+        row = self._session.execute(query, {"b_order_id": order_id}).first()
         return _to_domain(row) if row else None
 
     def get_by_merchant_order_no(self, merchant_id: str, merchant_order_no: str) -> Order | None:
@@ -75,15 +79,14 @@ class OrderRepository:
 
     def save(self, order: Order) -> None:
         self._session.execute(
-            update(orders)
-            .where(orders.c.order_id == order.order_id)
-            .values(
-                status=order.status.value,
-                pay_attempts=order.pay_attempts,
-                payment_id=order.payment_id,
-                paid_at=order.paid_at,
-                updated_at=func.now(),
-            )
+            _SAVE,
+            {
+                "b_order_id": order.order_id,
+                "status": order.status.value,
+                "pay_attempts": order.pay_attempts,
+                "payment_id": order.payment_id,
+                "paid_at": order.paid_at,
+            },
         )
 
     def record_duplicate_payment(self, order_id: str, payment_id: str) -> None:

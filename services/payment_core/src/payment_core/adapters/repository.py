@@ -5,12 +5,21 @@ from __future__ import annotations
 from typing import Any
 
 from paykit.money import Money
-from sqlalchemy import func, select, update
+from sqlalchemy import bindparam, func, select, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.orm import Session
 
 from payment_core.adapters.tables import payment_flags, payment_state_changes, payments
 from payment_core.domain.payment import Payment, PaymentStatus, StateChange
+
+# Hot statements are built once and executed with parameters, which skips
+# constructing them and computing their cache keys on every call.
+_BY_ID = select(payments).where(payments.c.payment_id == bindparam("b_payment_id"))
+_BY_ID_FOR_UPDATE = _BY_ID.with_for_update()
+_SAVE = (
+    update(payments).where(payments.c.payment_id == bindparam("b_payment_id")).values(updated_at=func.now())
+)
+_RECORD_CHANGE = payment_state_changes.insert()
 
 
 def _to_domain(row: Any) -> Payment:
@@ -59,10 +68,8 @@ class PaymentRepository:
         return inserted is not None
 
     def get(self, payment_id: str, *, for_update: bool = False) -> Payment | None:
-        query = select(payments).where(payments.c.payment_id == payment_id)
-        if for_update:
-            query = query.with_for_update()
-        row = self._session.execute(query).first()
+        query = _BY_ID_FOR_UPDATE if for_update else _BY_ID
+        row = self._session.execute(query, {"b_payment_id": payment_id}).first()
         return _to_domain(row) if row else None
 
     def get_by_idempotency_key(self, key: str) -> Payment | None:
@@ -71,29 +78,29 @@ class PaymentRepository:
 
     def save(self, payment: Payment, change: StateChange | None = None) -> None:
         self._session.execute(
-            update(payments)
-            .where(payments.c.payment_id == payment.payment_id)
-            .values(
-                status=payment.status.value,
-                channel_trade_no=payment.channel_trade_no,
-                pay_url=payment.pay_url,
-                failure_code=payment.failure_code,
-                succeeded_at=payment.succeeded_at,
-                updated_at=func.now(),
-            )
+            _SAVE,
+            {
+                "b_payment_id": payment.payment_id,
+                "status": payment.status.value,
+                "channel_trade_no": payment.channel_trade_no,
+                "pay_url": payment.pay_url,
+                "failure_code": payment.failure_code,
+                "succeeded_at": payment.succeeded_at,
+            },
         )
         if change is not None:
             self.record_change(change)
 
     def record_change(self, change: StateChange) -> None:
         self._session.execute(
-            payment_state_changes.insert().values(
-                payment_id=change.payment_id,
-                from_status=change.from_status.value,
-                to_status=change.to_status.value,
-                reason=change.reason,
-                at=change.at,
-            )
+            _RECORD_CHANGE,
+            {
+                "payment_id": change.payment_id,
+                "from_status": change.from_status.value,
+                "to_status": change.to_status.value,
+                "reason": change.reason,
+                "at": change.at,
+            },
         )
 
     def flag(self, payment_id: str, reason: str, detail: str, notification_id: str | None) -> None:
