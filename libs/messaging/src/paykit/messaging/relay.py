@@ -17,7 +17,7 @@ from confluent_kafka import KafkaError, Message, Producer
 from paykit.messaging.kafka_config import producer_config
 from paykit.messaging.schema import outbox
 from paykit.telemetry import headers_from_carrier
-from sqlalchemy import Engine, func, select, update
+from sqlalchemy import Engine, bindparam, func, select, update
 
 log = logging.getLogger(__name__)
 
@@ -27,6 +27,19 @@ RELAY_ERROR_BACKOFF_S = 1.0
 RELAY_FLUSH_TIMEOUT_S = 30.0
 # Any constant shared by the relays of one database; the value is arbitrary.
 RELAY_ADVISORY_LOCK_KEY = 0x5041594B4954
+
+
+# Built once: the relay runs them on every pass.
+_TRY_LOCK = select(func.pg_try_advisory_xact_lock(RELAY_ADVISORY_LOCK_KEY))
+_UNSENT = (
+    select(outbox.c.id, outbox.c.topic, outbox.c.message_key, outbox.c.payload, outbox.c.trace_headers)
+    .where(outbox.c.sent_at.is_(None))
+    .order_by(outbox.c.id)
+    .limit(RELAY_BATCH_SIZE)
+)
+_MARK_SENT = (
+    update(outbox).where(outbox.c.id.in_(bindparam("ids", expanding=True))).values(sent_at=func.now())
+)
 
 
 class RelayPublishError(Exception):
@@ -48,21 +61,10 @@ class OutboxRelay:
     def publish_once(self) -> int:
         """Publish one batch of unsent rows; returns how many were published."""
         with self._engine.begin() as conn:
-            locked = conn.execute(select(func.pg_try_advisory_xact_lock(RELAY_ADVISORY_LOCK_KEY))).scalar()
+            locked = conn.execute(_TRY_LOCK).scalar()
             if not locked:
                 return 0
-            rows = conn.execute(
-                select(
-                    outbox.c.id,
-                    outbox.c.topic,
-                    outbox.c.message_key,
-                    outbox.c.payload,
-                    outbox.c.trace_headers,
-                )
-                .where(outbox.c.sent_at.is_(None))
-                .order_by(outbox.c.id)
-                .limit(RELAY_BATCH_SIZE)
-            ).all()
+            rows = conn.execute(_UNSENT).all()
             if not rows:
                 return 0
             errors: list[str] = []
@@ -78,9 +80,7 @@ class OutboxRelay:
                 # Rolling back leaves every row unsent; the next pass republishes
                 # them (duplicates are allowed, losses are not).
                 raise RelayPublishError(f"{remaining} undelivered, errors: {errors[:3]}")
-            conn.execute(
-                update(outbox).where(outbox.c.id.in_([r.id for r in rows])).values(sent_at=func.now())
-            )
+            conn.execute(_MARK_SENT, {"ids": [r.id for r in rows]})
             return len(rows)
 
     def _produce(self, topic: str, key: str, value: bytes, trace: dict[str, str], cb: Any) -> None:

@@ -14,6 +14,11 @@ from order_service.domain.order import Order, OrderStatus
 
 # Hot statements are built once and executed with parameters, which skips
 # constructing them and computing their cache keys on every call.
+_ADD = (
+    insert(orders)
+    .on_conflict_do_nothing(constraint="orders_merchant_order_no_key")
+    .returning(orders.c.order_id)
+)
 _BY_ID = select(orders).where(orders.c.order_id == bindparam("b_order_id"))
 _BY_ID_FOR_UPDATE = _BY_ID.with_for_update()
 _SAVE = update(orders).where(orders.c.order_id == bindparam("b_order_id")).values(updated_at=func.now())
@@ -46,21 +51,19 @@ class OrderRepository:
         CreateOrder calls with the same number cannot both insert.
         """
         inserted = self._session.execute(
-            insert(orders)
-            .values(
-                order_id=order.order_id,
-                merchant_id=order.merchant_id,
-                merchant_order_no=order.merchant_order_no,
-                amount_minor=order.amount.minor,
-                currency=order.amount.currency,
-                subject=order.subject,
-                status=order.status.value,
-                pay_attempts=order.pay_attempts,
-                created_at=order.created_at,
-                expires_at=order.expires_at,
-            )
-            .on_conflict_do_nothing(constraint="orders_merchant_order_no_key")
-            .returning(orders.c.order_id)
+            _ADD,
+            {
+                "order_id": order.order_id,
+                "merchant_id": order.merchant_id,
+                "merchant_order_no": order.merchant_order_no,
+                "amount_minor": order.amount.minor,
+                "currency": order.amount.currency,
+                "subject": order.subject,
+                "status": order.status.value,
+                "pay_attempts": order.pay_attempts,
+                "created_at": order.created_at,
+                "expires_at": order.expires_at,
+            },
         ).first()
         return inserted is not None
 

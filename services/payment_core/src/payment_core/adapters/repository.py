@@ -14,6 +14,11 @@ from payment_core.domain.payment import Payment, PaymentStatus, StateChange
 
 # Hot statements are built once and executed with parameters, which skips
 # constructing them and computing their cache keys on every call.
+_ADD = (
+    insert(payments)
+    .on_conflict_do_nothing(index_elements=["idempotency_key"])
+    .returning(payments.c.payment_id)
+)
 _BY_ID = select(payments).where(payments.c.payment_id == bindparam("b_payment_id"))
 _BY_ID_FOR_UPDATE = _BY_ID.with_for_update()
 _SAVE = (
@@ -48,22 +53,20 @@ class PaymentRepository:
     def add_if_absent(self, payment: Payment) -> bool:
         """Insert unless the idempotency key exists (the unique constraint decides)."""
         inserted = self._session.execute(
-            insert(payments)
-            .values(
-                payment_id=payment.payment_id,
-                idempotency_key=payment.idempotency_key,
-                order_id=payment.order_id,
-                merchant_id=payment.merchant_id,
-                amount_minor=payment.amount.minor,
-                currency=payment.amount.currency,
-                method=payment.method,
-                channel=payment.channel,
-                subject=payment.subject,
-                status=payment.status.value,
-                created_at=payment.created_at,
-            )
-            .on_conflict_do_nothing(index_elements=["idempotency_key"])
-            .returning(payments.c.payment_id)
+            _ADD,
+            {
+                "payment_id": payment.payment_id,
+                "idempotency_key": payment.idempotency_key,
+                "order_id": payment.order_id,
+                "merchant_id": payment.merchant_id,
+                "amount_minor": payment.amount.minor,
+                "currency": payment.amount.currency,
+                "method": payment.method,
+                "channel": payment.channel,
+                "subject": payment.subject,
+                "status": payment.status.value,
+                "created_at": payment.created_at,
+            },
         ).first()
         return inserted is not None
 
