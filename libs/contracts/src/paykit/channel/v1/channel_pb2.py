@@ -26,15 +26,19 @@ from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__
 from paykit.common.v1 import money_pb2 as paykit_dot_common_dot_v1_dot_money__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1fpaykit/channel/v1/channel.proto\x12\x11paykit.channel.v1\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x1cpaykit/common/v1/money.proto\"\x90\x01\n\rChargeRequest\x12\x12\n\npayment_id\x18\x01 \x01(\t\x12\x10\n\x08order_id\x18\x02 \x01(\t\x12\x0f\n\x07\x63hannel\x18\x03 \x01(\t\x12\'\n\x06\x61mount\x18\x04 \x01(\x0b\x32\x17.paykit.common.v1.Money\x12\x0e\n\x06method\x18\x05 \x01(\t\x12\x0f\n\x07subject\x18\x06 \x01(\t\"\x9b\x01\n\x0e\x43hargeResponse\x12/\n\x06status\x18\x01 \x01(\x0e\x32\x1f.paykit.channel.v1.ChargeStatus\x12\x18\n\x10\x63hannel_trade_no\x18\x02 \x01(\t\x12\x0f\n\x07pay_url\x18\x03 \x01(\t\x12\x14\n\x0c\x64\x65\x63line_code\x18\x04 \x01(\t\x12\x17\n\x0f\x64\x65\x63line_message\x18\x05 \x01(\t\"3\n\x0cQueryRequest\x12\x12\n\npayment_id\x18\x01 \x01(\t\x12\x0f\n\x07\x63hannel\x18\x02 \x01(\t\"\xb0\x01\n\rQueryResponse\x12/\n\x06status\x18\x01 \x01(\x0e\x32\x1f.paykit.channel.v1.ChargeStatus\x12\x18\n\x10\x63hannel_trade_no\x18\x02 \x01(\t\x12\'\n\x06\x61mount\x18\x03 \x01(\x0b\x32\x17.paykit.common.v1.Money\x12+\n\x07paid_at\x18\x04 \x01(\x0b\x32\x1a.google.protobuf.Timestamp*\x9e\x01\n\x0c\x43hargeStatus\x12\x1d\n\x19\x43HARGE_STATUS_UNSPECIFIED\x10\x00\x12\x19\n\x15\x43HARGE_STATUS_PENDING\x10\x01\x12\x1b\n\x17\x43HARGE_STATUS_SUCCEEDED\x10\x02\x12\x1a\n\x16\x43HARGE_STATUS_DECLINED\x10\x03\x12\x1b\n\x17\x43HARGE_STATUS_NOT_FOUND\x10\x04\x32\xab\x01\n\x0e\x43hannelGateway\x12M\n\x06\x43harge\x12 .paykit.channel.v1.ChargeRequest\x1a!.paykit.channel.v1.ChargeResponse\x12J\n\x05Query\x12\x1f.paykit.channel.v1.QueryRequest\x1a .paykit.channel.v1.QueryResponseb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1fpaykit/channel/v1/channel.proto\x12\x11paykit.channel.v1\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x1cpaykit/common/v1/money.proto\"\x90\x01\n\rChargeRequest\x12\x12\n\npayment_id\x18\x01 \x01(\t\x12\x10\n\x08order_id\x18\x02 \x01(\t\x12\x0f\n\x07\x63hannel\x18\x03 \x01(\t\x12\'\n\x06\x61mount\x18\x04 \x01(\x0b\x32\x17.paykit.common.v1.Money\x12\x0e\n\x06method\x18\x05 \x01(\t\x12\x0f\n\x07subject\x18\x06 \x01(\t\"\x9b\x01\n\x0e\x43hargeResponse\x12/\n\x06status\x18\x01 \x01(\x0e\x32\x1f.paykit.channel.v1.ChargeStatus\x12\x18\n\x10\x63hannel_trade_no\x18\x02 \x01(\t\x12\x0f\n\x07pay_url\x18\x03 \x01(\t\x12\x14\n\x0c\x64\x65\x63line_code\x18\x04 \x01(\t\x12\x17\n\x0f\x64\x65\x63line_message\x18\x05 \x01(\t\"3\n\x0cQueryRequest\x12\x12\n\npayment_id\x18\x01 \x01(\t\x12\x0f\n\x07\x63hannel\x18\x02 \x01(\t\"\xb0\x01\n\rQueryResponse\x12/\n\x06status\x18\x01 \x01(\x0e\x32\x1f.paykit.channel.v1.ChargeStatus\x12\x18\n\x10\x63hannel_trade_no\x18\x02 \x01(\t\x12\'\n\x06\x61mount\x18\x03 \x01(\x0b\x32\x17.paykit.common.v1.Money\x12+\n\x07paid_at\x18\x04 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"\xc3\x01\n\rRefundRequest\x12\x11\n\trefund_id\x18\x01 \x01(\t\x12\x12\n\npayment_id\x18\x02 \x01(\t\x12\x10\n\x08order_id\x18\x03 \x01(\t\x12\x0f\n\x07\x63hannel\x18\x04 \x01(\t\x12\'\n\x06\x61mount\x18\x05 \x01(\x0b\x32\x17.paykit.common.v1.Money\x12/\n\x0epayment_amount\x18\x06 \x01(\x0b\x32\x17.paykit.common.v1.Money\x12\x0e\n\x06reason\x18\x07 \x01(\t\"\xe4\x01\n\x0eRefundResponse\x12.\n\x06status\x18\x01 \x01(\x0e\x32\x1e.paykit.channel.v1.RefundState\x12\x19\n\x11\x63hannel_refund_no\x18\x02 \x01(\t\x12\x14\n\x0c\x66\x61ilure_code\x18\x03 \x01(\t\x12\x17\n\x0f\x66\x61ilure_message\x18\x04 \x01(\t\x12\'\n\x06\x61mount\x18\x05 \x01(\x0b\x32\x17.paykit.common.v1.Money\x12/\n\x0brefunded_at\x18\x06 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"L\n\x12QueryRefundRequest\x12\x11\n\trefund_id\x18\x01 \x01(\t\x12\x12\n\npayment_id\x18\x02 \x01(\t\x12\x0f\n\x07\x63hannel\x18\x03 \x01(\t\"3\n\x0c\x43loseRequest\x12\x12\n\npayment_id\x18\x01 \x01(\t\x12\x0f\n\x07\x63hannel\x18\x02 \x01(\t\"P\n\rCloseResponse\x12.\n\x06result\x18\x01 \x01(\x0e\x32\x1e.paykit.channel.v1.CloseResult\x12\x0f\n\x07message\x18\x02 \x01(\t*\xb8\x01\n\x0c\x43hargeStatus\x12\x1d\n\x19\x43HARGE_STATUS_UNSPECIFIED\x10\x00\x12\x19\n\x15\x43HARGE_STATUS_PENDING\x10\x01\x12\x1b\n\x17\x43HARGE_STATUS_SUCCEEDED\x10\x02\x12\x1a\n\x16\x43HARGE_STATUS_DECLINED\x10\x03\x12\x1b\n\x17\x43HARGE_STATUS_NOT_FOUND\x10\x04\x12\x18\n\x14\x43HARGE_STATUS_CLOSED\x10\x05*\x99\x01\n\x0bRefundState\x12\x1c\n\x18REFUND_STATE_UNSPECIFIED\x10\x00\x12\x1b\n\x17REFUND_STATE_PROCESSING\x10\x01\x12\x1a\n\x16REFUND_STATE_SUCCEEDED\x10\x02\x12\x17\n\x13REFUND_STATE_FAILED\x10\x03\x12\x1a\n\x16REFUND_STATE_NOT_FOUND\x10\x04*c\n\x0b\x43loseResult\x12\x1c\n\x18\x43LOSE_RESULT_UNSPECIFIED\x10\x00\x12\x17\n\x13\x43LOSE_RESULT_CLOSED\x10\x01\x12\x1d\n\x19\x43LOSE_RESULT_ALREADY_PAID\x10\x02\x32\x9f\x03\n\x0e\x43hannelGateway\x12M\n\x06\x43harge\x12 .paykit.channel.v1.ChargeRequest\x1a!.paykit.channel.v1.ChargeResponse\x12J\n\x05Query\x12\x1f.paykit.channel.v1.QueryRequest\x1a .paykit.channel.v1.QueryResponse\x12M\n\x06Refund\x12 .paykit.channel.v1.RefundRequest\x1a!.paykit.channel.v1.RefundResponse\x12W\n\x0bQueryRefund\x12%.paykit.channel.v1.QueryRefundRequest\x1a!.paykit.channel.v1.RefundResponse\x12J\n\x05\x43lose\x12\x1f.paykit.channel.v1.CloseRequest\x1a .paykit.channel.v1.CloseResponseb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'paykit.channel.v1.channel_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
-  _globals['_CHARGESTATUS']._serialized_start=655
-  _globals['_CHARGESTATUS']._serialized_end=813
+  _globals['_CHARGESTATUS']._serialized_start=1297
+  _globals['_CHARGESTATUS']._serialized_end=1481
+  _globals['_REFUNDSTATE']._serialized_start=1484
+  _globals['_REFUNDSTATE']._serialized_end=1637
+  _globals['_CLOSERESULT']._serialized_start=1639
+  _globals['_CLOSERESULT']._serialized_end=1738
   _globals['_CHARGEREQUEST']._serialized_start=118
   _globals['_CHARGEREQUEST']._serialized_end=262
   _globals['_CHARGERESPONSE']._serialized_start=265
@@ -43,6 +47,16 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_QUERYREQUEST']._serialized_end=473
   _globals['_QUERYRESPONSE']._serialized_start=476
   _globals['_QUERYRESPONSE']._serialized_end=652
-  _globals['_CHANNELGATEWAY']._serialized_start=816
-  _globals['_CHANNELGATEWAY']._serialized_end=987
+  _globals['_REFUNDREQUEST']._serialized_start=655
+  _globals['_REFUNDREQUEST']._serialized_end=850
+  _globals['_REFUNDRESPONSE']._serialized_start=853
+  _globals['_REFUNDRESPONSE']._serialized_end=1081
+  _globals['_QUERYREFUNDREQUEST']._serialized_start=1083
+  _globals['_QUERYREFUNDREQUEST']._serialized_end=1159
+  _globals['_CLOSEREQUEST']._serialized_start=1161
+  _globals['_CLOSEREQUEST']._serialized_end=1212
+  _globals['_CLOSERESPONSE']._serialized_start=1214
+  _globals['_CLOSERESPONSE']._serialized_end=1294
+  _globals['_CHANNELGATEWAY']._serialized_start=1741
+  _globals['_CHANNELGATEWAY']._serialized_end=2156
 # @@protoc_insertion_point(module_scope)

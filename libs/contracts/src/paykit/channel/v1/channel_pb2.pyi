@@ -35,6 +35,8 @@ class _ChargeStatusEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_ChargeSt
     """Refused by the channel: no money was taken, safe to try elsewhere."""
     CHARGE_STATUS_NOT_FOUND: _ChargeStatus.ValueType  # 4
     """The channel has no record of the charge."""
+    CHARGE_STATUS_CLOSED: _ChargeStatus.ValueType  # 5
+    """Closed before it was paid: it can no longer be paid."""
 
 class ChargeStatus(_ChargeStatus, metaclass=_ChargeStatusEnumTypeWrapper):
     """What the channel says about a charge."""
@@ -49,7 +51,57 @@ CHARGE_STATUS_DECLINED: ChargeStatus.ValueType  # 3
 """Refused by the channel: no money was taken, safe to try elsewhere."""
 CHARGE_STATUS_NOT_FOUND: ChargeStatus.ValueType  # 4
 """The channel has no record of the charge."""
+CHARGE_STATUS_CLOSED: ChargeStatus.ValueType  # 5
+"""Closed before it was paid: it can no longer be paid."""
 Global___ChargeStatus: _TypeAlias = ChargeStatus  # noqa: Y015
+
+class _RefundState:
+    ValueType = _typing.NewType("ValueType", _builtins.int)
+    V: _TypeAlias = ValueType  # noqa: Y015
+
+class _RefundStateEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_RefundState.ValueType], _builtins.type):
+    DESCRIPTOR: _descriptor.EnumDescriptor
+    REFUND_STATE_UNSPECIFIED: _RefundState.ValueType  # 0
+    REFUND_STATE_PROCESSING: _RefundState.ValueType  # 1
+    """Accepted; the outcome comes by notification or query."""
+    REFUND_STATE_SUCCEEDED: _RefundState.ValueType  # 2
+    REFUND_STATE_FAILED: _RefundState.ValueType  # 3
+    """Refused by the channel: no money moved."""
+    REFUND_STATE_NOT_FOUND: _RefundState.ValueType  # 4
+    """The channel has no record of the refund."""
+
+class RefundState(_RefundState, metaclass=_RefundStateEnumTypeWrapper): ...
+
+REFUND_STATE_UNSPECIFIED: RefundState.ValueType  # 0
+REFUND_STATE_PROCESSING: RefundState.ValueType  # 1
+"""Accepted; the outcome comes by notification or query."""
+REFUND_STATE_SUCCEEDED: RefundState.ValueType  # 2
+REFUND_STATE_FAILED: RefundState.ValueType  # 3
+"""Refused by the channel: no money moved."""
+REFUND_STATE_NOT_FOUND: RefundState.ValueType  # 4
+"""The channel has no record of the refund."""
+Global___RefundState: _TypeAlias = RefundState  # noqa: Y015
+
+class _CloseResult:
+    ValueType = _typing.NewType("ValueType", _builtins.int)
+    V: _TypeAlias = ValueType  # noqa: Y015
+
+class _CloseResultEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_CloseResult.ValueType], _builtins.type):
+    DESCRIPTOR: _descriptor.EnumDescriptor
+    CLOSE_RESULT_UNSPECIFIED: _CloseResult.ValueType  # 0
+    CLOSE_RESULT_CLOSED: _CloseResult.ValueType  # 1
+    """Closed, or never reached the channel: nothing can be paid on it now."""
+    CLOSE_RESULT_ALREADY_PAID: _CloseResult.ValueType  # 2
+    """Too late: the payer already paid. Query it and record the success."""
+
+class CloseResult(_CloseResult, metaclass=_CloseResultEnumTypeWrapper): ...
+
+CLOSE_RESULT_UNSPECIFIED: CloseResult.ValueType  # 0
+CLOSE_RESULT_CLOSED: CloseResult.ValueType  # 1
+"""Closed, or never reached the channel: nothing can be paid on it now."""
+CLOSE_RESULT_ALREADY_PAID: CloseResult.ValueType  # 2
+"""Too late: the payer already paid. Query it and record the success."""
+Global___CloseResult: _TypeAlias = CloseResult  # noqa: Y015
 
 @_typing.final
 class ChargeRequest(_message.Message):
@@ -169,3 +221,149 @@ class QueryResponse(_message.Message):
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___QueryResponse: _TypeAlias = QueryResponse  # noqa: Y015
+
+@_typing.final
+class RefundRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    REFUND_ID_FIELD_NUMBER: _builtins.int
+    PAYMENT_ID_FIELD_NUMBER: _builtins.int
+    ORDER_ID_FIELD_NUMBER: _builtins.int
+    CHANNEL_FIELD_NUMBER: _builtins.int
+    AMOUNT_FIELD_NUMBER: _builtins.int
+    PAYMENT_AMOUNT_FIELD_NUMBER: _builtins.int
+    REASON_FIELD_NUMBER: _builtins.int
+    refund_id: _builtins.str
+    payment_id: _builtins.str
+    order_id: _builtins.str
+    channel: _builtins.str
+    reason: _builtins.str
+    @_builtins.property
+    def amount(self) -> _money_pb2.Money: ...
+    @_builtins.property
+    def payment_amount(self) -> _money_pb2.Money:
+        """The captured amount of the payment (some channels require it)."""
+
+    def __init__(
+        self,
+        *,
+        refund_id: _builtins.str = ...,
+        payment_id: _builtins.str = ...,
+        order_id: _builtins.str = ...,
+        channel: _builtins.str = ...,
+        amount: _money_pb2.Money | None = ...,
+        payment_amount: _money_pb2.Money | None = ...,
+        reason: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["amount", b"amount", "payment_amount", b"payment_amount"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["amount", b"amount", "channel", b"channel", "order_id", b"order_id", "payment_amount", b"payment_amount", "payment_id", b"payment_id", "reason", b"reason", "refund_id", b"refund_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___RefundRequest: _TypeAlias = RefundRequest  # noqa: Y015
+
+@_typing.final
+class RefundResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    STATUS_FIELD_NUMBER: _builtins.int
+    CHANNEL_REFUND_NO_FIELD_NUMBER: _builtins.int
+    FAILURE_CODE_FIELD_NUMBER: _builtins.int
+    FAILURE_MESSAGE_FIELD_NUMBER: _builtins.int
+    AMOUNT_FIELD_NUMBER: _builtins.int
+    REFUNDED_AT_FIELD_NUMBER: _builtins.int
+    status: Global___RefundState.ValueType
+    channel_refund_no: _builtins.str
+    failure_code: _builtins.str
+    failure_message: _builtins.str
+    @_builtins.property
+    def amount(self) -> _money_pb2.Money: ...
+    @_builtins.property
+    def refunded_at(self) -> _timestamp_pb2.Timestamp: ...
+    def __init__(
+        self,
+        *,
+        status: Global___RefundState.ValueType = ...,
+        channel_refund_no: _builtins.str = ...,
+        failure_code: _builtins.str = ...,
+        failure_message: _builtins.str = ...,
+        amount: _money_pb2.Money | None = ...,
+        refunded_at: _timestamp_pb2.Timestamp | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["amount", b"amount", "refunded_at", b"refunded_at"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["amount", b"amount", "channel_refund_no", b"channel_refund_no", "failure_code", b"failure_code", "failure_message", b"failure_message", "refunded_at", b"refunded_at", "status", b"status"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___RefundResponse: _TypeAlias = RefundResponse  # noqa: Y015
+
+@_typing.final
+class QueryRefundRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    REFUND_ID_FIELD_NUMBER: _builtins.int
+    PAYMENT_ID_FIELD_NUMBER: _builtins.int
+    CHANNEL_FIELD_NUMBER: _builtins.int
+    refund_id: _builtins.str
+    payment_id: _builtins.str
+    channel: _builtins.str
+    def __init__(
+        self,
+        *,
+        refund_id: _builtins.str = ...,
+        payment_id: _builtins.str = ...,
+        channel: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["channel", b"channel", "payment_id", b"payment_id", "refund_id", b"refund_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___QueryRefundRequest: _TypeAlias = QueryRefundRequest  # noqa: Y015
+
+@_typing.final
+class CloseRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    PAYMENT_ID_FIELD_NUMBER: _builtins.int
+    CHANNEL_FIELD_NUMBER: _builtins.int
+    payment_id: _builtins.str
+    channel: _builtins.str
+    def __init__(
+        self,
+        *,
+        payment_id: _builtins.str = ...,
+        channel: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["channel", b"channel", "payment_id", b"payment_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___CloseRequest: _TypeAlias = CloseRequest  # noqa: Y015
+
+@_typing.final
+class CloseResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    RESULT_FIELD_NUMBER: _builtins.int
+    MESSAGE_FIELD_NUMBER: _builtins.int
+    result: Global___CloseResult.ValueType
+    message: _builtins.str
+    def __init__(
+        self,
+        *,
+        result: Global___CloseResult.ValueType = ...,
+        message: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["message", b"message", "result", b"result"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___CloseResponse: _TypeAlias = CloseResponse  # noqa: Y015

@@ -47,6 +47,21 @@ class ChannelGatewayStub:
                 request_serializer=paykit_dot_channel_dot_v1_dot_channel__pb2.QueryRequest.SerializeToString,
                 response_deserializer=paykit_dot_channel_dot_v1_dot_channel__pb2.QueryResponse.FromString,
                 _registered_method=True)
+        self.Refund = channel.unary_unary(
+                '/paykit.channel.v1.ChannelGateway/Refund',
+                request_serializer=paykit_dot_channel_dot_v1_dot_channel__pb2.RefundRequest.SerializeToString,
+                response_deserializer=paykit_dot_channel_dot_v1_dot_channel__pb2.RefundResponse.FromString,
+                _registered_method=True)
+        self.QueryRefund = channel.unary_unary(
+                '/paykit.channel.v1.ChannelGateway/QueryRefund',
+                request_serializer=paykit_dot_channel_dot_v1_dot_channel__pb2.QueryRefundRequest.SerializeToString,
+                response_deserializer=paykit_dot_channel_dot_v1_dot_channel__pb2.RefundResponse.FromString,
+                _registered_method=True)
+        self.Close = channel.unary_unary(
+                '/paykit.channel.v1.ChannelGateway/Close',
+                request_serializer=paykit_dot_channel_dot_v1_dot_channel__pb2.CloseRequest.SerializeToString,
+                response_deserializer=paykit_dot_channel_dot_v1_dot_channel__pb2.CloseResponse.FromString,
+                _registered_method=True)
 
 
 class ChannelGatewayServicer:
@@ -67,6 +82,26 @@ class ChannelGatewayServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def Refund(self, request, context):
+        """Refunds are idempotent at the channel on refund_id (the out_refund_no).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def QueryRefund(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def Close(self, request, context):
+        """Close an unpaid charge so that the payer can no longer pay it.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_ChannelGatewayServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -79,6 +114,21 @@ def add_ChannelGatewayServicer_to_server(servicer, server):
                     servicer.Query,
                     request_deserializer=paykit_dot_channel_dot_v1_dot_channel__pb2.QueryRequest.FromString,
                     response_serializer=paykit_dot_channel_dot_v1_dot_channel__pb2.QueryResponse.SerializeToString,
+            ),
+            'Refund': grpc.unary_unary_rpc_method_handler(
+                    servicer.Refund,
+                    request_deserializer=paykit_dot_channel_dot_v1_dot_channel__pb2.RefundRequest.FromString,
+                    response_serializer=paykit_dot_channel_dot_v1_dot_channel__pb2.RefundResponse.SerializeToString,
+            ),
+            'QueryRefund': grpc.unary_unary_rpc_method_handler(
+                    servicer.QueryRefund,
+                    request_deserializer=paykit_dot_channel_dot_v1_dot_channel__pb2.QueryRefundRequest.FromString,
+                    response_serializer=paykit_dot_channel_dot_v1_dot_channel__pb2.RefundResponse.SerializeToString,
+            ),
+            'Close': grpc.unary_unary_rpc_method_handler(
+                    servicer.Close,
+                    request_deserializer=paykit_dot_channel_dot_v1_dot_channel__pb2.CloseRequest.FromString,
+                    response_serializer=paykit_dot_channel_dot_v1_dot_channel__pb2.CloseResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -138,6 +188,87 @@ class ChannelGateway:
             '/paykit.channel.v1.ChannelGateway/Query',
             paykit_dot_channel_dot_v1_dot_channel__pb2.QueryRequest.SerializeToString,
             paykit_dot_channel_dot_v1_dot_channel__pb2.QueryResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def Refund(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/paykit.channel.v1.ChannelGateway/Refund',
+            paykit_dot_channel_dot_v1_dot_channel__pb2.RefundRequest.SerializeToString,
+            paykit_dot_channel_dot_v1_dot_channel__pb2.RefundResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def QueryRefund(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/paykit.channel.v1.ChannelGateway/QueryRefund',
+            paykit_dot_channel_dot_v1_dot_channel__pb2.QueryRefundRequest.SerializeToString,
+            paykit_dot_channel_dot_v1_dot_channel__pb2.RefundResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def Close(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/paykit.channel.v1.ChannelGateway/Close',
+            paykit_dot_channel_dot_v1_dot_channel__pb2.CloseRequest.SerializeToString,
+            paykit_dot_channel_dot_v1_dot_channel__pb2.CloseResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -26,7 +26,7 @@ from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__
 from paykit.common.v1 import money_pb2 as paykit_dot_common_dot_v1_dot_money__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n%paykit/events/v1/channel_events.proto\x12\x10paykit.events.v1\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x1cpaykit/common/v1/money.proto\"\xf1\x01\n\x1b\x43hannelNotificationReceived\x12\x17\n\x0fnotification_id\x18\x01 \x01(\t\x12\x0f\n\x07\x63hannel\x18\x02 \x01(\t\x12\x12\n\npayment_id\x18\x03 \x01(\t\x12\x10\n\x08order_id\x18\x04 \x01(\t\x12\x18\n\x10\x63hannel_trade_no\x18\x05 \x01(\t\x12\x0e\n\x06status\x18\x06 \x01(\t\x12\'\n\x06\x61mount\x18\x07 \x01(\x0b\x32\x17.paykit.common.v1.Money\x12/\n\x0boccurred_at\x18\x08 \x01(\x0b\x32\x1a.google.protobuf.Timestampb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n%paykit/events/v1/channel_events.proto\x12\x10paykit.events.v1\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x1cpaykit/common/v1/money.proto\"\xf1\x01\n\x1b\x43hannelNotificationReceived\x12\x17\n\x0fnotification_id\x18\x01 \x01(\t\x12\x0f\n\x07\x63hannel\x18\x02 \x01(\t\x12\x12\n\npayment_id\x18\x03 \x01(\t\x12\x10\n\x08order_id\x18\x04 \x01(\t\x12\x18\n\x10\x63hannel_trade_no\x18\x05 \x01(\t\x12\x0e\n\x06status\x18\x06 \x01(\t\x12\'\n\x06\x61mount\x18\x07 \x01(\x0b\x32\x17.paykit.common.v1.Money\x12/\n\x0boccurred_at\x18\x08 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"\x8b\x02\n!ChannelRefundNotificationReceived\x12\x17\n\x0fnotification_id\x18\x01 \x01(\t\x12\x0f\n\x07\x63hannel\x18\x02 \x01(\t\x12\x11\n\trefund_id\x18\x03 \x01(\t\x12\x12\n\npayment_id\x18\x04 \x01(\t\x12\x10\n\x08order_id\x18\x05 \x01(\t\x12\x19\n\x11\x63hannel_refund_no\x18\x06 \x01(\t\x12\x0e\n\x06status\x18\x07 \x01(\t\x12\'\n\x06\x61mount\x18\x08 \x01(\x0b\x32\x17.paykit.common.v1.Money\x12/\n\x0boccurred_at\x18\t \x01(\x0b\x32\x1a.google.protobuf.Timestampb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -35,4 +35,6 @@ if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
   _globals['_CHANNELNOTIFICATIONRECEIVED']._serialized_start=123
   _globals['_CHANNELNOTIFICATIONRECEIVED']._serialized_end=364
+  _globals['_CHANNELREFUNDNOTIFICATIONRECEIVED']._serialized_start=367
+  _globals['_CHANNELREFUNDNOTIFICATIONRECEIVED']._serialized_end=634
 # @@protoc_insertion_point(module_scope)

@@ -65,3 +65,51 @@ class ChannelNotificationReceived(_message.Message):
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___ChannelNotificationReceived: _TypeAlias = ChannelNotificationReceived  # noqa: Y015
+
+@_typing.final
+class ChannelRefundNotificationReceived(_message.Message):
+    """channel.refund_notification_received: a verified notification about a refund."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    NOTIFICATION_ID_FIELD_NUMBER: _builtins.int
+    CHANNEL_FIELD_NUMBER: _builtins.int
+    REFUND_ID_FIELD_NUMBER: _builtins.int
+    PAYMENT_ID_FIELD_NUMBER: _builtins.int
+    ORDER_ID_FIELD_NUMBER: _builtins.int
+    CHANNEL_REFUND_NO_FIELD_NUMBER: _builtins.int
+    STATUS_FIELD_NUMBER: _builtins.int
+    AMOUNT_FIELD_NUMBER: _builtins.int
+    OCCURRED_AT_FIELD_NUMBER: _builtins.int
+    notification_id: _builtins.str
+    channel: _builtins.str
+    refund_id: _builtins.str
+    payment_id: _builtins.str
+    order_id: _builtins.str
+    channel_refund_no: _builtins.str
+    status: _builtins.str
+    """"SUCCEEDED" or "FAILED"."""
+    @_builtins.property
+    def amount(self) -> _money_pb2.Money: ...
+    @_builtins.property
+    def occurred_at(self) -> _timestamp_pb2.Timestamp: ...
+    def __init__(
+        self,
+        *,
+        notification_id: _builtins.str = ...,
+        channel: _builtins.str = ...,
+        refund_id: _builtins.str = ...,
+        payment_id: _builtins.str = ...,
+        order_id: _builtins.str = ...,
+        channel_refund_no: _builtins.str = ...,
+        status: _builtins.str = ...,
+        amount: _money_pb2.Money | None = ...,
+        occurred_at: _timestamp_pb2.Timestamp | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["amount", b"amount", "occurred_at", b"occurred_at"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["amount", b"amount", "channel", b"channel", "channel_refund_no", b"channel_refund_no", "notification_id", b"notification_id", "occurred_at", b"occurred_at", "order_id", b"order_id", "payment_id", b"payment_id", "refund_id", b"refund_id", "status", b"status"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ChannelRefundNotificationReceived: _TypeAlias = ChannelRefundNotificationReceived  # noqa: Y015

@@ -26,7 +26,7 @@ from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__
 from paykit.common.v1 import money_pb2 as paykit_dot_common_dot_v1_dot_money__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n#paykit/events/v1/order_events.proto\x12\x10paykit.events.v1\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x1cpaykit/common/v1/money.proto\"\xa9\x01\n\x0cOrderCreated\x12\x10\n\x08order_id\x18\x01 \x01(\t\x12\x13\n\x0bmerchant_id\x18\x02 \x01(\t\x12\x19\n\x11merchant_order_no\x18\x03 \x01(\t\x12\'\n\x06\x61mount\x18\x04 \x01(\x0b\x32\x17.paykit.common.v1.Money\x12.\n\nexpires_at\x18\x05 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"\xb7\x01\n\tOrderPaid\x12\x10\n\x08order_id\x18\x01 \x01(\t\x12\x13\n\x0bmerchant_id\x18\x02 \x01(\t\x12\x19\n\x11merchant_order_no\x18\x03 \x01(\t\x12\x12\n\npayment_id\x18\x04 \x01(\t\x12\'\n\x06\x61mount\x18\x05 \x01(\x0b\x32\x17.paykit.common.v1.Money\x12+\n\x07paid_at\x18\x06 \x01(\x0b\x32\x1a.google.protobuf.Timestampb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n#paykit/events/v1/order_events.proto\x12\x10paykit.events.v1\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x1cpaykit/common/v1/money.proto\"\xa9\x01\n\x0cOrderCreated\x12\x10\n\x08order_id\x18\x01 \x01(\t\x12\x13\n\x0bmerchant_id\x18\x02 \x01(\t\x12\x19\n\x11merchant_order_no\x18\x03 \x01(\t\x12\'\n\x06\x61mount\x18\x04 \x01(\x0b\x32\x17.paykit.common.v1.Money\x12.\n\nexpires_at\x18\x05 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"\xb7\x01\n\tOrderPaid\x12\x10\n\x08order_id\x18\x01 \x01(\t\x12\x13\n\x0bmerchant_id\x18\x02 \x01(\t\x12\x19\n\x11merchant_order_no\x18\x03 \x01(\t\x12\x12\n\npayment_id\x18\x04 \x01(\t\x12\'\n\x06\x61mount\x18\x05 \x01(\x0b\x32\x17.paykit.common.v1.Money\x12+\n\x07paid_at\x18\x06 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"\x8e\x01\n\x0bOrderClosed\x12\x10\n\x08order_id\x18\x01 \x01(\t\x12\x13\n\x0bmerchant_id\x18\x02 \x01(\t\x12\x19\n\x11merchant_order_no\x18\x03 \x01(\t\x12\x0e\n\x06reason\x18\x04 \x01(\t\x12-\n\tclosed_at\x18\x05 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"\x93\x02\n\rOrderRefunded\x12\x10\n\x08order_id\x18\x01 \x01(\t\x12\x13\n\x0bmerchant_id\x18\x02 \x01(\t\x12\x19\n\x11merchant_order_no\x18\x03 \x01(\t\x12\x12\n\npayment_id\x18\x04 \x01(\t\x12\x11\n\trefund_id\x18\x05 \x01(\t\x12\'\n\x06\x61mount\x18\x06 \x01(\x0b\x32\x17.paykit.common.v1.Money\x12/\n\x0erefunded_total\x18\x07 \x01(\x0b\x32\x17.paykit.common.v1.Money\x12\x0e\n\x06status\x18\x08 \x01(\t\x12/\n\x0brefunded_at\x18\t \x01(\x0b\x32\x1a.google.protobuf.Timestampb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -37,4 +37,8 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_ORDERCREATED']._serialized_end=290
   _globals['_ORDERPAID']._serialized_start=293
   _globals['_ORDERPAID']._serialized_end=476
+  _globals['_ORDERCLOSED']._serialized_start=479
+  _globals['_ORDERCLOSED']._serialized_end=621
+  _globals['_ORDERREFUNDED']._serialized_start=624
+  _globals['_ORDERREFUNDED']._serialized_end=899
 # @@protoc_insertion_point(module_scope)

@@ -90,3 +90,87 @@ class OrderPaid(_message.Message):
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___OrderPaid: _TypeAlias = OrderPaid  # noqa: Y015
+
+@_typing.final
+class OrderClosed(_message.Message):
+    """order.closed: expired or cancelled before it was paid; nothing can be paid now."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    ORDER_ID_FIELD_NUMBER: _builtins.int
+    MERCHANT_ID_FIELD_NUMBER: _builtins.int
+    MERCHANT_ORDER_NO_FIELD_NUMBER: _builtins.int
+    REASON_FIELD_NUMBER: _builtins.int
+    CLOSED_AT_FIELD_NUMBER: _builtins.int
+    order_id: _builtins.str
+    merchant_id: _builtins.str
+    merchant_order_no: _builtins.str
+    reason: _builtins.str
+    @_builtins.property
+    def closed_at(self) -> _timestamp_pb2.Timestamp: ...
+    def __init__(
+        self,
+        *,
+        order_id: _builtins.str = ...,
+        merchant_id: _builtins.str = ...,
+        merchant_order_no: _builtins.str = ...,
+        reason: _builtins.str = ...,
+        closed_at: _timestamp_pb2.Timestamp | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["closed_at", b"closed_at"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["closed_at", b"closed_at", "merchant_id", b"merchant_id", "merchant_order_no", b"merchant_order_no", "order_id", b"order_id", "reason", b"reason"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___OrderClosed: _TypeAlias = OrderClosed  # noqa: Y015
+
+@_typing.final
+class OrderRefunded(_message.Message):
+    """order.refunded: a refund of the order's payment succeeded. status is
+    PARTIALLY_REFUNDED or REFUNDED after it.
+    """
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    ORDER_ID_FIELD_NUMBER: _builtins.int
+    MERCHANT_ID_FIELD_NUMBER: _builtins.int
+    MERCHANT_ORDER_NO_FIELD_NUMBER: _builtins.int
+    PAYMENT_ID_FIELD_NUMBER: _builtins.int
+    REFUND_ID_FIELD_NUMBER: _builtins.int
+    AMOUNT_FIELD_NUMBER: _builtins.int
+    REFUNDED_TOTAL_FIELD_NUMBER: _builtins.int
+    STATUS_FIELD_NUMBER: _builtins.int
+    REFUNDED_AT_FIELD_NUMBER: _builtins.int
+    order_id: _builtins.str
+    merchant_id: _builtins.str
+    merchant_order_no: _builtins.str
+    payment_id: _builtins.str
+    refund_id: _builtins.str
+    status: _builtins.str
+    @_builtins.property
+    def amount(self) -> _money_pb2.Money: ...
+    @_builtins.property
+    def refunded_total(self) -> _money_pb2.Money: ...
+    @_builtins.property
+    def refunded_at(self) -> _timestamp_pb2.Timestamp: ...
+    def __init__(
+        self,
+        *,
+        order_id: _builtins.str = ...,
+        merchant_id: _builtins.str = ...,
+        merchant_order_no: _builtins.str = ...,
+        payment_id: _builtins.str = ...,
+        refund_id: _builtins.str = ...,
+        amount: _money_pb2.Money | None = ...,
+        refunded_total: _money_pb2.Money | None = ...,
+        status: _builtins.str = ...,
+        refunded_at: _timestamp_pb2.Timestamp | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["amount", b"amount", "refunded_at", b"refunded_at", "refunded_total", b"refunded_total"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["amount", b"amount", "merchant_id", b"merchant_id", "merchant_order_no", b"merchant_order_no", "order_id", b"order_id", "payment_id", b"payment_id", "refund_id", b"refund_id", "refunded_at", b"refunded_at", "refunded_total", b"refunded_total", "status", b"status"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___OrderRefunded: _TypeAlias = OrderRefunded  # noqa: Y015

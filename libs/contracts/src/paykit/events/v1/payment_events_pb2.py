@@ -26,7 +26,7 @@ from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__
 from paykit.common.v1 import money_pb2 as paykit_dot_common_dot_v1_dot_money__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n%paykit/events/v1/payment_events.proto\x12\x10paykit.events.v1\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x1cpaykit/common/v1/money.proto\"\x95\x01\n\x0ePaymentCreated\x12\x12\n\npayment_id\x18\x01 \x01(\t\x12\x10\n\x08order_id\x18\x02 \x01(\t\x12\x13\n\x0bmerchant_id\x18\x03 \x01(\t\x12\'\n\x06\x61mount\x18\x04 \x01(\x0b\x32\x17.paykit.common.v1.Money\x12\x0e\n\x06method\x18\x05 \x01(\t\x12\x0f\n\x07\x63hannel\x18\x06 \x01(\t\"\xd3\x01\n\x10PaymentSucceeded\x12\x12\n\npayment_id\x18\x01 \x01(\t\x12\x10\n\x08order_id\x18\x02 \x01(\t\x12\x13\n\x0bmerchant_id\x18\x03 \x01(\t\x12\'\n\x06\x61mount\x18\x04 \x01(\x0b\x32\x17.paykit.common.v1.Money\x12\x0f\n\x07\x63hannel\x18\x05 \x01(\t\x12\x18\n\x10\x63hannel_trade_no\x18\x06 \x01(\t\x12\x30\n\x0csucceeded_at\x18\x07 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"\xb3\x01\n\rPaymentFailed\x12\x12\n\npayment_id\x18\x01 \x01(\t\x12\x10\n\x08order_id\x18\x02 \x01(\t\x12\x13\n\x0bmerchant_id\x18\x03 \x01(\t\x12\'\n\x06\x61mount\x18\x04 \x01(\x0b\x32\x17.paykit.common.v1.Money\x12\x0f\n\x07\x63hannel\x18\x05 \x01(\t\x12\x14\n\x0c\x66\x61ilure_code\x18\x06 \x01(\t\x12\x17\n\x0f\x66\x61ilure_message\x18\x07 \x01(\t\"\xb5\x01\n\x0ePaymentFlagged\x12\x12\n\npayment_id\x18\x01 \x01(\t\x12\x10\n\x08order_id\x18\x02 \x01(\t\x12\x0e\n\x06reason\x18\x03 \x01(\t\x12)\n\x08\x65xpected\x18\x04 \x01(\x0b\x32\x17.paykit.common.v1.Money\x12)\n\x08reported\x18\x05 \x01(\x0b\x32\x17.paykit.common.v1.Money\x12\x17\n\x0fnotification_id\x18\x06 \x01(\tb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n%paykit/events/v1/payment_events.proto\x12\x10paykit.events.v1\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x1cpaykit/common/v1/money.proto\"\x95\x01\n\x0ePaymentCreated\x12\x12\n\npayment_id\x18\x01 \x01(\t\x12\x10\n\x08order_id\x18\x02 \x01(\t\x12\x13\n\x0bmerchant_id\x18\x03 \x01(\t\x12\'\n\x06\x61mount\x18\x04 \x01(\x0b\x32\x17.paykit.common.v1.Money\x12\x0e\n\x06method\x18\x05 \x01(\t\x12\x0f\n\x07\x63hannel\x18\x06 \x01(\t\"\x85\x02\n\x10PaymentSucceeded\x12\x12\n\npayment_id\x18\x01 \x01(\t\x12\x10\n\x08order_id\x18\x02 \x01(\t\x12\x13\n\x0bmerchant_id\x18\x03 \x01(\t\x12\'\n\x06\x61mount\x18\x04 \x01(\x0b\x32\x17.paykit.common.v1.Money\x12\x0f\n\x07\x63hannel\x18\x05 \x01(\t\x12\x18\n\x10\x63hannel_trade_no\x18\x06 \x01(\t\x12\x30\n\x0csucceeded_at\x18\x07 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x18\n\x10\x64uplicate_reason\x18\x08 \x01(\t\x12\x16\n\x0e\x61uto_refund_id\x18\t \x01(\t\"\xb3\x01\n\rPaymentFailed\x12\x12\n\npayment_id\x18\x01 \x01(\t\x12\x10\n\x08order_id\x18\x02 \x01(\t\x12\x13\n\x0bmerchant_id\x18\x03 \x01(\t\x12\'\n\x06\x61mount\x18\x04 \x01(\x0b\x32\x17.paykit.common.v1.Money\x12\x0f\n\x07\x63hannel\x18\x05 \x01(\t\x12\x14\n\x0c\x66\x61ilure_code\x18\x06 \x01(\t\x12\x17\n\x0f\x66\x61ilure_message\x18\x07 \x01(\t\"\xb5\x01\n\x0ePaymentFlagged\x12\x12\n\npayment_id\x18\x01 \x01(\t\x12\x10\n\x08order_id\x18\x02 \x01(\t\x12\x0e\n\x06reason\x18\x03 \x01(\t\x12)\n\x08\x65xpected\x18\x04 \x01(\x0b\x32\x17.paykit.common.v1.Money\x12)\n\x08reported\x18\x05 \x01(\x0b\x32\x17.paykit.common.v1.Money\x12\x17\n\x0fnotification_id\x18\x06 \x01(\tb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -36,9 +36,9 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_PAYMENTCREATED']._serialized_start=123
   _globals['_PAYMENTCREATED']._serialized_end=272
   _globals['_PAYMENTSUCCEEDED']._serialized_start=275
-  _globals['_PAYMENTSUCCEEDED']._serialized_end=486
-  _globals['_PAYMENTFAILED']._serialized_start=489
-  _globals['_PAYMENTFAILED']._serialized_end=668
-  _globals['_PAYMENTFLAGGED']._serialized_start=671
-  _globals['_PAYMENTFLAGGED']._serialized_end=852
+  _globals['_PAYMENTSUCCEEDED']._serialized_end=536
+  _globals['_PAYMENTFAILED']._serialized_start=539
+  _globals['_PAYMENTFAILED']._serialized_end=718
+  _globals['_PAYMENTFLAGGED']._serialized_start=721
+  _globals['_PAYMENTFLAGGED']._serialized_end=902
 # @@protoc_insertion_point(module_scope)

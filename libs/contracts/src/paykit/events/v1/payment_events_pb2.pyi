@@ -68,11 +68,18 @@ class PaymentSucceeded(_message.Message):
     CHANNEL_FIELD_NUMBER: _builtins.int
     CHANNEL_TRADE_NO_FIELD_NUMBER: _builtins.int
     SUCCEEDED_AT_FIELD_NUMBER: _builtins.int
+    DUPLICATE_REASON_FIELD_NUMBER: _builtins.int
+    AUTO_REFUND_ID_FIELD_NUMBER: _builtins.int
     payment_id: _builtins.str
     order_id: _builtins.str
     merchant_id: _builtins.str
     channel: _builtins.str
     channel_trade_no: _builtins.str
+    duplicate_reason: _builtins.str
+    """Non-empty when the order was already paid by another payment or closed:
+    the money is real, and refund.created for auto_refund_id follows.
+    """
+    auto_refund_id: _builtins.str
     @_builtins.property
     def amount(self) -> _money_pb2.Money: ...
     @_builtins.property
@@ -87,10 +94,12 @@ class PaymentSucceeded(_message.Message):
         channel: _builtins.str = ...,
         channel_trade_no: _builtins.str = ...,
         succeeded_at: _timestamp_pb2.Timestamp | None = ...,
+        duplicate_reason: _builtins.str = ...,
+        auto_refund_id: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["amount", b"amount", "succeeded_at", b"succeeded_at"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["amount", b"amount", "channel", b"channel", "channel_trade_no", b"channel_trade_no", "merchant_id", b"merchant_id", "order_id", b"order_id", "payment_id", b"payment_id", "succeeded_at", b"succeeded_at"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["amount", b"amount", "auto_refund_id", b"auto_refund_id", "channel", b"channel", "channel_trade_no", b"channel_trade_no", "duplicate_reason", b"duplicate_reason", "merchant_id", b"merchant_id", "order_id", b"order_id", "payment_id", b"payment_id", "succeeded_at", b"succeeded_at"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

@@ -26,25 +26,31 @@ from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__
 from paykit.common.v1 import money_pb2 as paykit_dot_common_dot_v1_dot_money__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1bpaykit/order/v1/order.proto\x12\x0fpaykit.order.v1\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x1cpaykit/common/v1/money.proto\"\xd2\x02\n\x05Order\x12\x10\n\x08order_id\x18\x01 \x01(\t\x12\x13\n\x0bmerchant_id\x18\x02 \x01(\t\x12\x19\n\x11merchant_order_no\x18\x03 \x01(\t\x12\'\n\x06\x61mount\x18\x04 \x01(\x0b\x32\x17.paykit.common.v1.Money\x12\x0f\n\x07subject\x18\x05 \x01(\t\x12,\n\x06status\x18\x06 \x01(\x0e\x32\x1c.paykit.order.v1.OrderStatus\x12\x12\n\npayment_id\x18\x07 \x01(\t\x12.\n\ncreated_at\x18\x08 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12.\n\nexpires_at\x18\t \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12+\n\x07paid_at\x18\n \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"\x94\x01\n\x12\x43reateOrderRequest\x12\x13\n\x0bmerchant_id\x18\x01 \x01(\t\x12\x19\n\x11merchant_order_no\x18\x02 \x01(\t\x12\'\n\x06\x61mount\x18\x03 \x01(\x0b\x32\x17.paykit.common.v1.Money\x12\x0f\n\x07subject\x18\x04 \x01(\t\x12\x14\n\x0c\x65xpires_in_s\x18\x05 \x01(\x05\"#\n\x0fGetOrderRequest\x12\x10\n\x08order_id\x18\x01 \x01(\t\"3\n\x0fPayOrderRequest\x12\x10\n\x08order_id\x18\x01 \x01(\t\x12\x0e\n\x06method\x18\x02 \x01(\t\"v\n\x10PayOrderResponse\x12%\n\x05order\x18\x01 \x01(\x0b\x32\x16.paykit.order.v1.Order\x12\x12\n\npayment_id\x18\x02 \x01(\t\x12\x16\n\x0epayment_status\x18\x03 \x01(\t\x12\x0f\n\x07pay_url\x18\x04 \x01(\t*\xce\x01\n\x0bOrderStatus\x12\x1c\n\x18ORDER_STATUS_UNSPECIFIED\x10\x00\x12\x18\n\x14ORDER_STATUS_CREATED\x10\x01\x12\x17\n\x13ORDER_STATUS_PAYING\x10\x02\x12\x15\n\x11ORDER_STATUS_PAID\x10\x03\x12#\n\x1fORDER_STATUS_PARTIALLY_REFUNDED\x10\x04\x12\x19\n\x15ORDER_STATUS_REFUNDED\x10\x05\x12\x17\n\x13ORDER_STATUS_CLOSED\x10\x06\x32\xf1\x01\n\x0cOrderService\x12J\n\x0b\x43reateOrder\x12#.paykit.order.v1.CreateOrderRequest\x1a\x16.paykit.order.v1.Order\x12\x44\n\x08GetOrder\x12 .paykit.order.v1.GetOrderRequest\x1a\x16.paykit.order.v1.Order\x12O\n\x08PayOrder\x12 .paykit.order.v1.PayOrderRequest\x1a!.paykit.order.v1.PayOrderResponseb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1bpaykit/order/v1/order.proto\x12\x0fpaykit.order.v1\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x1cpaykit/common/v1/money.proto\"\xfc\x03\n\x05Order\x12\x10\n\x08order_id\x18\x01 \x01(\t\x12\x13\n\x0bmerchant_id\x18\x02 \x01(\t\x12\x19\n\x11merchant_order_no\x18\x03 \x01(\t\x12\'\n\x06\x61mount\x18\x04 \x01(\x0b\x32\x17.paykit.common.v1.Money\x12\x0f\n\x07subject\x18\x05 \x01(\t\x12,\n\x06status\x18\x06 \x01(\x0e\x32\x1c.paykit.order.v1.OrderStatus\x12\x12\n\npayment_id\x18\x07 \x01(\t\x12.\n\ncreated_at\x18\x08 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12.\n\nexpires_at\x18\t \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12+\n\x07paid_at\x18\n \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x30\n\x0frefunded_amount\x18\x0b \x01(\x0b\x32\x17.paykit.common.v1.Money\x12\x14\n\x0c\x63lose_reason\x18\x0c \x01(\t\x12\x12\n\npay_method\x18\r \x01(\t\x12\x1d\n\x15\x64uplicate_payment_ids\x18\x0e \x03(\t\x12-\n\tclosed_at\x18\x0f \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"\x94\x01\n\x12\x43reateOrderRequest\x12\x13\n\x0bmerchant_id\x18\x01 \x01(\t\x12\x19\n\x11merchant_order_no\x18\x02 \x01(\t\x12\'\n\x06\x61mount\x18\x03 \x01(\x0b\x32\x17.paykit.common.v1.Money\x12\x0f\n\x07subject\x18\x04 \x01(\t\x12\x14\n\x0c\x65xpires_in_s\x18\x05 \x01(\x05\"#\n\x0fGetOrderRequest\x12\x10\n\x08order_id\x18\x01 \x01(\t\"3\n\x0fPayOrderRequest\x12\x10\n\x08order_id\x18\x01 \x01(\t\x12\x0e\n\x06method\x18\x02 \x01(\t\"v\n\x10PayOrderResponse\x12%\n\x05order\x18\x01 \x01(\x0b\x32\x16.paykit.order.v1.Order\x12\x12\n\npayment_id\x18\x02 \x01(\t\x12\x16\n\x0epayment_status\x18\x03 \x01(\t\x12\x0f\n\x07pay_url\x18\x04 \x01(\t\"5\n\x11\x43loseOrderRequest\x12\x10\n\x08order_id\x18\x01 \x01(\t\x12\x0e\n\x06reason\x18\x02 \x01(\t\"x\n\x12RefundOrderRequest\x12\x17\n\x0fidempotency_key\x18\x01 \x01(\t\x12\x10\n\x08order_id\x18\x02 \x01(\t\x12\'\n\x06\x61mount\x18\x03 \x01(\x0b\x32\x17.paykit.common.v1.Money\x12\x0e\n\x06reason\x18\x04 \x01(\t\"f\n\x13RefundOrderResponse\x12%\n\x05order\x18\x01 \x01(\x0b\x32\x16.paykit.order.v1.Order\x12\x11\n\trefund_id\x18\x02 \x01(\t\x12\x15\n\rrefund_status\x18\x03 \x01(\t*\xce\x01\n\x0bOrderStatus\x12\x1c\n\x18ORDER_STATUS_UNSPECIFIED\x10\x00\x12\x18\n\x14ORDER_STATUS_CREATED\x10\x01\x12\x17\n\x13ORDER_STATUS_PAYING\x10\x02\x12\x15\n\x11ORDER_STATUS_PAID\x10\x03\x12#\n\x1fORDER_STATUS_PARTIALLY_REFUNDED\x10\x04\x12\x19\n\x15ORDER_STATUS_REFUNDED\x10\x05\x12\x17\n\x13ORDER_STATUS_CLOSED\x10\x06\x32\x95\x03\n\x0cOrderService\x12J\n\x0b\x43reateOrder\x12#.paykit.order.v1.CreateOrderRequest\x1a\x16.paykit.order.v1.Order\x12\x44\n\x08GetOrder\x12 .paykit.order.v1.GetOrderRequest\x1a\x16.paykit.order.v1.Order\x12O\n\x08PayOrder\x12 .paykit.order.v1.PayOrderRequest\x1a!.paykit.order.v1.PayOrderResponse\x12H\n\nCloseOrder\x12\".paykit.order.v1.CloseOrderRequest\x1a\x16.paykit.order.v1.Order\x12X\n\x0bRefundOrder\x12#.paykit.order.v1.RefundOrderRequest\x1a$.paykit.order.v1.RefundOrderResponseb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'paykit.order.v1.order_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
-  _globals['_ORDERSTATUS']._serialized_start=814
-  _globals['_ORDERSTATUS']._serialized_end=1020
+  _globals['_ORDERSTATUS']._serialized_start=1265
+  _globals['_ORDERSTATUS']._serialized_end=1471
   _globals['_ORDER']._serialized_start=112
-  _globals['_ORDER']._serialized_end=450
-  _globals['_CREATEORDERREQUEST']._serialized_start=453
-  _globals['_CREATEORDERREQUEST']._serialized_end=601
-  _globals['_GETORDERREQUEST']._serialized_start=603
-  _globals['_GETORDERREQUEST']._serialized_end=638
-  _globals['_PAYORDERREQUEST']._serialized_start=640
-  _globals['_PAYORDERREQUEST']._serialized_end=691
-  _globals['_PAYORDERRESPONSE']._serialized_start=693
-  _globals['_PAYORDERRESPONSE']._serialized_end=811
-  _globals['_ORDERSERVICE']._serialized_start=1023
-  _globals['_ORDERSERVICE']._serialized_end=1264
+  _globals['_ORDER']._serialized_end=620
+  _globals['_CREATEORDERREQUEST']._serialized_start=623
+  _globals['_CREATEORDERREQUEST']._serialized_end=771
+  _globals['_GETORDERREQUEST']._serialized_start=773
+  _globals['_GETORDERREQUEST']._serialized_end=808
+  _globals['_PAYORDERREQUEST']._serialized_start=810
+  _globals['_PAYORDERREQUEST']._serialized_end=861
+  _globals['_PAYORDERRESPONSE']._serialized_start=863
+  _globals['_PAYORDERRESPONSE']._serialized_end=981
+  _globals['_CLOSEORDERREQUEST']._serialized_start=983
+  _globals['_CLOSEORDERREQUEST']._serialized_end=1036
+  _globals['_REFUNDORDERREQUEST']._serialized_start=1038
+  _globals['_REFUNDORDERREQUEST']._serialized_end=1158
+  _globals['_REFUNDORDERRESPONSE']._serialized_start=1160
+  _globals['_REFUNDORDERRESPONSE']._serialized_end=1262
+  _globals['_ORDERSERVICE']._serialized_start=1474
+  _globals['_ORDERSERVICE']._serialized_end=1879
 # @@protoc_insertion_point(module_scope)

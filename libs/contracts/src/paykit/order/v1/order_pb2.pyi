@@ -3,9 +3,11 @@
 isort:skip_file
 """
 
+from collections import abc as _abc
 from google.protobuf import descriptor as _descriptor
 from google.protobuf import message as _message
 from google.protobuf import timestamp_pb2 as _timestamp_pb2
+from google.protobuf.internal import containers as _containers
 from google.protobuf.internal import enum_type_wrapper as _enum_type_wrapper
 from paykit.common.v1 import money_pb2 as _money_pb2
 import builtins as _builtins
@@ -58,12 +60,21 @@ class Order(_message.Message):
     CREATED_AT_FIELD_NUMBER: _builtins.int
     EXPIRES_AT_FIELD_NUMBER: _builtins.int
     PAID_AT_FIELD_NUMBER: _builtins.int
+    REFUNDED_AMOUNT_FIELD_NUMBER: _builtins.int
+    CLOSE_REASON_FIELD_NUMBER: _builtins.int
+    PAY_METHOD_FIELD_NUMBER: _builtins.int
+    DUPLICATE_PAYMENT_IDS_FIELD_NUMBER: _builtins.int
+    CLOSED_AT_FIELD_NUMBER: _builtins.int
     order_id: _builtins.str
     merchant_id: _builtins.str
     merchant_order_no: _builtins.str
     subject: _builtins.str
     status: Global___OrderStatus.ValueType
     payment_id: _builtins.str
+    close_reason: _builtins.str
+    """Why a CLOSED order was closed ("expired", or the merchant's reason)."""
+    pay_method: _builtins.str
+    """Payment method of the current (or paying) attempt."""
     @_builtins.property
     def amount(self) -> _money_pb2.Money: ...
     @_builtins.property
@@ -72,6 +83,18 @@ class Order(_message.Message):
     def expires_at(self) -> _timestamp_pb2.Timestamp: ...
     @_builtins.property
     def paid_at(self) -> _timestamp_pb2.Timestamp: ...
+    @_builtins.property
+    def refunded_amount(self) -> _money_pb2.Money:
+        """Sum of the refunds that succeeded."""
+
+    @_builtins.property
+    def duplicate_payment_ids(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
+        """Payments that succeeded after the order was paid or closed; each is
+        refunded automatically by payment-core.
+        """
+
+    @_builtins.property
+    def closed_at(self) -> _timestamp_pb2.Timestamp: ...
     def __init__(
         self,
         *,
@@ -85,10 +108,15 @@ class Order(_message.Message):
         created_at: _timestamp_pb2.Timestamp | None = ...,
         expires_at: _timestamp_pb2.Timestamp | None = ...,
         paid_at: _timestamp_pb2.Timestamp | None = ...,
+        refunded_amount: _money_pb2.Money | None = ...,
+        close_reason: _builtins.str = ...,
+        pay_method: _builtins.str = ...,
+        duplicate_payment_ids: _abc.Iterable[_builtins.str] | None = ...,
+        closed_at: _timestamp_pb2.Timestamp | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["amount", b"amount", "created_at", b"created_at", "expires_at", b"expires_at", "paid_at", b"paid_at"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["amount", b"amount", "closed_at", b"closed_at", "created_at", b"created_at", "expires_at", b"expires_at", "paid_at", b"paid_at", "refunded_amount", b"refunded_amount"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["amount", b"amount", "created_at", b"created_at", "expires_at", b"expires_at", "merchant_id", b"merchant_id", "merchant_order_no", b"merchant_order_no", "order_id", b"order_id", "paid_at", b"paid_at", "payment_id", b"payment_id", "status", b"status", "subject", b"subject"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["amount", b"amount", "close_reason", b"close_reason", "closed_at", b"closed_at", "created_at", b"created_at", "duplicate_payment_ids", b"duplicate_payment_ids", "expires_at", b"expires_at", "merchant_id", b"merchant_id", "merchant_order_no", b"merchant_order_no", "order_id", b"order_id", "paid_at", b"paid_at", "pay_method", b"pay_method", "payment_id", b"payment_id", "refunded_amount", b"refunded_amount", "status", b"status", "subject", b"subject"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -198,3 +226,82 @@ class PayOrderResponse(_message.Message):
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___PayOrderResponse: _TypeAlias = PayOrderResponse  # noqa: Y015
+
+@_typing.final
+class CloseOrderRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    ORDER_ID_FIELD_NUMBER: _builtins.int
+    REASON_FIELD_NUMBER: _builtins.int
+    order_id: _builtins.str
+    reason: _builtins.str
+    def __init__(
+        self,
+        *,
+        order_id: _builtins.str = ...,
+        reason: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["order_id", b"order_id", "reason", b"reason"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___CloseOrderRequest: _TypeAlias = CloseOrderRequest  # noqa: Y015
+
+@_typing.final
+class RefundOrderRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    IDEMPOTENCY_KEY_FIELD_NUMBER: _builtins.int
+    ORDER_ID_FIELD_NUMBER: _builtins.int
+    AMOUNT_FIELD_NUMBER: _builtins.int
+    REASON_FIELD_NUMBER: _builtins.int
+    idempotency_key: _builtins.str
+    """Required: a retried refund with the same key refunds once."""
+    order_id: _builtins.str
+    reason: _builtins.str
+    @_builtins.property
+    def amount(self) -> _money_pb2.Money: ...
+    def __init__(
+        self,
+        *,
+        idempotency_key: _builtins.str = ...,
+        order_id: _builtins.str = ...,
+        amount: _money_pb2.Money | None = ...,
+        reason: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["amount", b"amount"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["amount", b"amount", "idempotency_key", b"idempotency_key", "order_id", b"order_id", "reason", b"reason"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___RefundOrderRequest: _TypeAlias = RefundOrderRequest  # noqa: Y015
+
+@_typing.final
+class RefundOrderResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    ORDER_FIELD_NUMBER: _builtins.int
+    REFUND_ID_FIELD_NUMBER: _builtins.int
+    REFUND_STATUS_FIELD_NUMBER: _builtins.int
+    refund_id: _builtins.str
+    refund_status: _builtins.str
+    """PENDING, PROCESSING, SUCCEEDED or FAILED; the final word comes as refund events."""
+    @_builtins.property
+    def order(self) -> Global___Order: ...
+    def __init__(
+        self,
+        *,
+        order: Global___Order | None = ...,
+        refund_id: _builtins.str = ...,
+        refund_status: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["order", b"order"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["order", b"order", "refund_id", b"refund_id", "refund_status", b"refund_status"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___RefundOrderResponse: _TypeAlias = RefundOrderResponse  # noqa: Y015

@@ -29,6 +29,11 @@ class OrderServiceStub:
     """Merchant orders. CreateOrder is idempotent on (merchant_id, merchant_order_no):
     the same pair with the same request returns the first order; with a different
     amount, currency or subject it is refused with ALREADY_EXISTS.
+
+    Every mutating call also accepts an `idempotency-key` metadata entry
+    (RefundOrder requires it, in the request): the same key with the same
+    request returns the first response byte for byte, with a different request
+    it is refused with ALREADY_EXISTS. Keys expire after a configured time.
     """
 
     def __init__(self, channel):
@@ -52,12 +57,27 @@ class OrderServiceStub:
                 request_serializer=paykit_dot_order_dot_v1_dot_order__pb2.PayOrderRequest.SerializeToString,
                 response_deserializer=paykit_dot_order_dot_v1_dot_order__pb2.PayOrderResponse.FromString,
                 _registered_method=True)
+        self.CloseOrder = channel.unary_unary(
+                '/paykit.order.v1.OrderService/CloseOrder',
+                request_serializer=paykit_dot_order_dot_v1_dot_order__pb2.CloseOrderRequest.SerializeToString,
+                response_deserializer=paykit_dot_order_dot_v1_dot_order__pb2.Order.FromString,
+                _registered_method=True)
+        self.RefundOrder = channel.unary_unary(
+                '/paykit.order.v1.OrderService/RefundOrder',
+                request_serializer=paykit_dot_order_dot_v1_dot_order__pb2.RefundOrderRequest.SerializeToString,
+                response_deserializer=paykit_dot_order_dot_v1_dot_order__pb2.RefundOrderResponse.FromString,
+                _registered_method=True)
 
 
 class OrderServiceServicer:
     """Merchant orders. CreateOrder is idempotent on (merchant_id, merchant_order_no):
     the same pair with the same request returns the first order; with a different
     amount, currency or subject it is refused with ALREADY_EXISTS.
+
+    Every mutating call also accepts an `idempotency-key` metadata entry
+    (RefundOrder requires it, in the request): the same key with the same
+    request returns the first response byte for byte, with a different request
+    it is refused with ALREADY_EXISTS. Keys expire after a configured time.
     """
 
     def CreateOrder(self, request, context):
@@ -74,6 +94,21 @@ class OrderServiceServicer:
 
     def PayOrder(self, request, context):
         """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def CloseOrder(self, request, context):
+        """Cancel an unpaid order: its payments are queried once more and closed at
+        the channel first; an order found paid is not closed (FAILED_PRECONDITION).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def RefundOrder(self, request, context):
+        """Partial or full refund of a paid order; never more than was paid in total.
+        """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
@@ -96,6 +131,16 @@ def add_OrderServiceServicer_to_server(servicer, server):
                     request_deserializer=paykit_dot_order_dot_v1_dot_order__pb2.PayOrderRequest.FromString,
                     response_serializer=paykit_dot_order_dot_v1_dot_order__pb2.PayOrderResponse.SerializeToString,
             ),
+            'CloseOrder': grpc.unary_unary_rpc_method_handler(
+                    servicer.CloseOrder,
+                    request_deserializer=paykit_dot_order_dot_v1_dot_order__pb2.CloseOrderRequest.FromString,
+                    response_serializer=paykit_dot_order_dot_v1_dot_order__pb2.Order.SerializeToString,
+            ),
+            'RefundOrder': grpc.unary_unary_rpc_method_handler(
+                    servicer.RefundOrder,
+                    request_deserializer=paykit_dot_order_dot_v1_dot_order__pb2.RefundOrderRequest.FromString,
+                    response_serializer=paykit_dot_order_dot_v1_dot_order__pb2.RefundOrderResponse.SerializeToString,
+            ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
             'paykit.order.v1.OrderService', rpc_method_handlers)
@@ -108,6 +153,11 @@ class OrderService:
     """Merchant orders. CreateOrder is idempotent on (merchant_id, merchant_order_no):
     the same pair with the same request returns the first order; with a different
     amount, currency or subject it is refused with ALREADY_EXISTS.
+
+    Every mutating call also accepts an `idempotency-key` metadata entry
+    (RefundOrder requires it, in the request): the same key with the same
+    request returns the first response byte for byte, with a different request
+    it is refused with ALREADY_EXISTS. Keys expire after a configured time.
     """
 
     @staticmethod
@@ -181,6 +231,60 @@ class OrderService:
             '/paykit.order.v1.OrderService/PayOrder',
             paykit_dot_order_dot_v1_dot_order__pb2.PayOrderRequest.SerializeToString,
             paykit_dot_order_dot_v1_dot_order__pb2.PayOrderResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def CloseOrder(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/paykit.order.v1.OrderService/CloseOrder',
+            paykit_dot_order_dot_v1_dot_order__pb2.CloseOrderRequest.SerializeToString,
+            paykit_dot_order_dot_v1_dot_order__pb2.Order.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def RefundOrder(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/paykit.order.v1.OrderService/RefundOrder',
+            paykit_dot_order_dot_v1_dot_order__pb2.RefundOrderRequest.SerializeToString,
+            paykit_dot_order_dot_v1_dot_order__pb2.RefundOrderResponse.FromString,
             options,
             channel_credentials,
             insecure,

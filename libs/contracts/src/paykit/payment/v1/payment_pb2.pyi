@@ -3,9 +3,11 @@
 isort:skip_file
 """
 
+from collections import abc as _abc
 from google.protobuf import descriptor as _descriptor
 from google.protobuf import message as _message
 from google.protobuf import timestamp_pb2 as _timestamp_pb2
+from google.protobuf.internal import containers as _containers
 from google.protobuf.internal import enum_type_wrapper as _enum_type_wrapper
 from paykit.common.v1 import money_pb2 as _money_pb2
 import builtins as _builtins
@@ -46,6 +48,83 @@ PAYMENT_STATUS_PARTIALLY_REFUNDED: PaymentStatus.ValueType  # 6
 PAYMENT_STATUS_REFUNDED: PaymentStatus.ValueType  # 7
 Global___PaymentStatus: _TypeAlias = PaymentStatus  # noqa: Y015
 
+class _ClosureOutcome:
+    ValueType = _typing.NewType("ValueType", _builtins.int)
+    V: _TypeAlias = ValueType  # noqa: Y015
+
+class _ClosureOutcomeEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_ClosureOutcome.ValueType], _builtins.type):
+    DESCRIPTOR: _descriptor.EnumDescriptor
+    CLOSURE_OUTCOME_UNSPECIFIED: _ClosureOutcome.ValueType  # 0
+    CLOSURE_OUTCOME_CLOSED: _ClosureOutcome.ValueType  # 1
+    """Nothing can be paid any more: every payment is closed or failed."""
+    CLOSURE_OUTCOME_PAID: _ClosureOutcome.ValueType  # 2
+    """The last query found a payment that succeeded: do not close the order."""
+    CLOSURE_OUTCOME_PENDING: _ClosureOutcome.ValueType  # 3
+    """A channel did not confirm the close; ask again later."""
+
+class ClosureOutcome(_ClosureOutcome, metaclass=_ClosureOutcomeEnumTypeWrapper): ...
+
+CLOSURE_OUTCOME_UNSPECIFIED: ClosureOutcome.ValueType  # 0
+CLOSURE_OUTCOME_CLOSED: ClosureOutcome.ValueType  # 1
+"""Nothing can be paid any more: every payment is closed or failed."""
+CLOSURE_OUTCOME_PAID: ClosureOutcome.ValueType  # 2
+"""The last query found a payment that succeeded: do not close the order."""
+CLOSURE_OUTCOME_PENDING: ClosureOutcome.ValueType  # 3
+"""A channel did not confirm the close; ask again later."""
+Global___ClosureOutcome: _TypeAlias = ClosureOutcome  # noqa: Y015
+
+class _RefundStatus:
+    ValueType = _typing.NewType("ValueType", _builtins.int)
+    V: _TypeAlias = ValueType  # noqa: Y015
+
+class _RefundStatusEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_RefundStatus.ValueType], _builtins.type):
+    DESCRIPTOR: _descriptor.EnumDescriptor
+    REFUND_STATUS_UNSPECIFIED: _RefundStatus.ValueType  # 0
+    REFUND_STATUS_PENDING: _RefundStatus.ValueType  # 1
+    REFUND_STATUS_PROCESSING: _RefundStatus.ValueType  # 2
+    REFUND_STATUS_SUCCEEDED: _RefundStatus.ValueType  # 3
+    REFUND_STATUS_FAILED: _RefundStatus.ValueType  # 4
+
+class RefundStatus(_RefundStatus, metaclass=_RefundStatusEnumTypeWrapper): ...
+
+REFUND_STATUS_UNSPECIFIED: RefundStatus.ValueType  # 0
+REFUND_STATUS_PENDING: RefundStatus.ValueType  # 1
+REFUND_STATUS_PROCESSING: RefundStatus.ValueType  # 2
+REFUND_STATUS_SUCCEEDED: RefundStatus.ValueType  # 3
+REFUND_STATUS_FAILED: RefundStatus.ValueType  # 4
+Global___RefundStatus: _TypeAlias = RefundStatus  # noqa: Y015
+
+@_typing.final
+class StateChange(_message.Message):
+    """One recorded state change of a payment or a refund."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    FROM_STATUS_FIELD_NUMBER: _builtins.int
+    TO_STATUS_FIELD_NUMBER: _builtins.int
+    REASON_FIELD_NUMBER: _builtins.int
+    AT_FIELD_NUMBER: _builtins.int
+    from_status: _builtins.str
+    to_status: _builtins.str
+    reason: _builtins.str
+    @_builtins.property
+    def at(self) -> _timestamp_pb2.Timestamp: ...
+    def __init__(
+        self,
+        *,
+        from_status: _builtins.str = ...,
+        to_status: _builtins.str = ...,
+        reason: _builtins.str = ...,
+        at: _timestamp_pb2.Timestamp | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["at", b"at"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["at", b"at", "from_status", b"from_status", "reason", b"reason", "to_status", b"to_status"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___StateChange: _TypeAlias = StateChange  # noqa: Y015
+
 @_typing.final
 class Payment(_message.Message):
     DESCRIPTOR: _descriptor.Descriptor
@@ -62,6 +141,13 @@ class Payment(_message.Message):
     FAILURE_CODE_FIELD_NUMBER: _builtins.int
     CREATED_AT_FIELD_NUMBER: _builtins.int
     SUCCEEDED_AT_FIELD_NUMBER: _builtins.int
+    REFUNDED_AMOUNT_FIELD_NUMBER: _builtins.int
+    HISTORY_FIELD_NUMBER: _builtins.int
+    EXPIRES_AT_FIELD_NUMBER: _builtins.int
+    DUPLICATE_REASON_FIELD_NUMBER: _builtins.int
+    AUTO_REFUND_ID_FIELD_NUMBER: _builtins.int
+    NEXT_QUERY_AT_FIELD_NUMBER: _builtins.int
+    QUERY_ATTEMPTS_FIELD_NUMBER: _builtins.int
     payment_id: _builtins.str
     order_id: _builtins.str
     merchant_id: _builtins.str
@@ -71,12 +157,32 @@ class Payment(_message.Message):
     channel_trade_no: _builtins.str
     pay_url: _builtins.str
     failure_code: _builtins.str
+    duplicate_reason: _builtins.str
+    """Set when this payment succeeded on an order that was already paid or
+    closed: it is refunded automatically by the refund named here.
+    """
+    auto_refund_id: _builtins.str
+    query_attempts: _builtins.int
     @_builtins.property
     def amount(self) -> _money_pb2.Money: ...
     @_builtins.property
     def created_at(self) -> _timestamp_pb2.Timestamp: ...
     @_builtins.property
     def succeeded_at(self) -> _timestamp_pb2.Timestamp: ...
+    @_builtins.property
+    def refunded_amount(self) -> _money_pb2.Money:
+        """Sum of the refunds that succeeded at the channel."""
+
+    @_builtins.property
+    def history(self) -> _containers.RepeatedCompositeFieldContainer[Global___StateChange]:
+        """Oldest first."""
+
+    @_builtins.property
+    def expires_at(self) -> _timestamp_pb2.Timestamp: ...
+    @_builtins.property
+    def next_query_at(self) -> _timestamp_pb2.Timestamp:
+        """Order-loss prevention: when the channel is queried next (open payments only)."""
+
     def __init__(
         self,
         *,
@@ -92,10 +198,17 @@ class Payment(_message.Message):
         failure_code: _builtins.str = ...,
         created_at: _timestamp_pb2.Timestamp | None = ...,
         succeeded_at: _timestamp_pb2.Timestamp | None = ...,
+        refunded_amount: _money_pb2.Money | None = ...,
+        history: _abc.Iterable[Global___StateChange] | None = ...,
+        expires_at: _timestamp_pb2.Timestamp | None = ...,
+        duplicate_reason: _builtins.str = ...,
+        auto_refund_id: _builtins.str = ...,
+        next_query_at: _timestamp_pb2.Timestamp | None = ...,
+        query_attempts: _builtins.int = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["amount", b"amount", "created_at", b"created_at", "succeeded_at", b"succeeded_at"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["amount", b"amount", "created_at", b"created_at", "expires_at", b"expires_at", "next_query_at", b"next_query_at", "refunded_amount", b"refunded_amount", "succeeded_at", b"succeeded_at"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["amount", b"amount", "channel", b"channel", "channel_trade_no", b"channel_trade_no", "created_at", b"created_at", "failure_code", b"failure_code", "merchant_id", b"merchant_id", "method", b"method", "order_id", b"order_id", "pay_url", b"pay_url", "payment_id", b"payment_id", "status", b"status", "succeeded_at", b"succeeded_at"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["amount", b"amount", "auto_refund_id", b"auto_refund_id", "channel", b"channel", "channel_trade_no", b"channel_trade_no", "created_at", b"created_at", "duplicate_reason", b"duplicate_reason", "expires_at", b"expires_at", "failure_code", b"failure_code", "history", b"history", "merchant_id", b"merchant_id", "method", b"method", "next_query_at", b"next_query_at", "order_id", b"order_id", "pay_url", b"pay_url", "payment_id", b"payment_id", "query_attempts", b"query_attempts", "refunded_amount", b"refunded_amount", "status", b"status", "succeeded_at", b"succeeded_at"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -111,6 +224,7 @@ class CreatePaymentRequest(_message.Message):
     AMOUNT_FIELD_NUMBER: _builtins.int
     METHOD_FIELD_NUMBER: _builtins.int
     SUBJECT_FIELD_NUMBER: _builtins.int
+    EXPIRES_AT_FIELD_NUMBER: _builtins.int
     idempotency_key: _builtins.str
     order_id: _builtins.str
     merchant_id: _builtins.str
@@ -118,6 +232,10 @@ class CreatePaymentRequest(_message.Message):
     subject: _builtins.str
     @_builtins.property
     def amount(self) -> _money_pb2.Money: ...
+    @_builtins.property
+    def expires_at(self) -> _timestamp_pb2.Timestamp:
+        """The order's deadline; the payment is closed at the channel after it."""
+
     def __init__(
         self,
         *,
@@ -127,10 +245,11 @@ class CreatePaymentRequest(_message.Message):
         amount: _money_pb2.Money | None = ...,
         method: _builtins.str = ...,
         subject: _builtins.str = ...,
+        expires_at: _timestamp_pb2.Timestamp | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["amount", b"amount"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["amount", b"amount", "expires_at", b"expires_at"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["amount", b"amount", "idempotency_key", b"idempotency_key", "merchant_id", b"merchant_id", "method", b"method", "order_id", b"order_id", "subject", b"subject"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["amount", b"amount", "expires_at", b"expires_at", "idempotency_key", b"idempotency_key", "merchant_id", b"merchant_id", "method", b"method", "order_id", b"order_id", "subject", b"subject"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -154,3 +273,351 @@ class GetPaymentRequest(_message.Message):
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___GetPaymentRequest: _TypeAlias = GetPaymentRequest  # noqa: Y015
+
+@_typing.final
+class ListPaymentsRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    ORDER_ID_FIELD_NUMBER: _builtins.int
+    order_id: _builtins.str
+    def __init__(
+        self,
+        *,
+        order_id: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["order_id", b"order_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ListPaymentsRequest: _TypeAlias = ListPaymentsRequest  # noqa: Y015
+
+@_typing.final
+class ListPaymentsResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    PAYMENTS_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def payments(self) -> _containers.RepeatedCompositeFieldContainer[Global___Payment]: ...
+    def __init__(
+        self,
+        *,
+        payments: _abc.Iterable[Global___Payment] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["payments", b"payments"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ListPaymentsResponse: _TypeAlias = ListPaymentsResponse  # noqa: Y015
+
+@_typing.final
+class ClosePaymentRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    PAYMENT_ID_FIELD_NUMBER: _builtins.int
+    ORDER_ID_FIELD_NUMBER: _builtins.int
+    REASON_FIELD_NUMBER: _builtins.int
+    payment_id: _builtins.str
+    """Exactly one of payment_id and order_id. With order_id every open payment
+    of the order is closed and the order accepts no new payment.
+    """
+    order_id: _builtins.str
+    reason: _builtins.str
+    def __init__(
+        self,
+        *,
+        payment_id: _builtins.str = ...,
+        order_id: _builtins.str = ...,
+        reason: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["order_id", b"order_id", "payment_id", b"payment_id", "reason", b"reason"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ClosePaymentRequest: _TypeAlias = ClosePaymentRequest  # noqa: Y015
+
+@_typing.final
+class ClosePaymentResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    OUTCOME_FIELD_NUMBER: _builtins.int
+    PAYMENTS_FIELD_NUMBER: _builtins.int
+    MESSAGE_FIELD_NUMBER: _builtins.int
+    outcome: Global___ClosureOutcome.ValueType
+    message: _builtins.str
+    @_builtins.property
+    def payments(self) -> _containers.RepeatedCompositeFieldContainer[Global___Payment]: ...
+    def __init__(
+        self,
+        *,
+        outcome: Global___ClosureOutcome.ValueType = ...,
+        payments: _abc.Iterable[Global___Payment] | None = ...,
+        message: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["message", b"message", "outcome", b"outcome", "payments", b"payments"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ClosePaymentResponse: _TypeAlias = ClosePaymentResponse  # noqa: Y015
+
+@_typing.final
+class Refund(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    REFUND_ID_FIELD_NUMBER: _builtins.int
+    PAYMENT_ID_FIELD_NUMBER: _builtins.int
+    ORDER_ID_FIELD_NUMBER: _builtins.int
+    MERCHANT_ID_FIELD_NUMBER: _builtins.int
+    AMOUNT_FIELD_NUMBER: _builtins.int
+    STATUS_FIELD_NUMBER: _builtins.int
+    REASON_FIELD_NUMBER: _builtins.int
+    CHANNEL_FIELD_NUMBER: _builtins.int
+    CHANNEL_REFUND_NO_FIELD_NUMBER: _builtins.int
+    FAILURE_CODE_FIELD_NUMBER: _builtins.int
+    CREATED_AT_FIELD_NUMBER: _builtins.int
+    SUCCEEDED_AT_FIELD_NUMBER: _builtins.int
+    AUTOMATIC_FIELD_NUMBER: _builtins.int
+    HISTORY_FIELD_NUMBER: _builtins.int
+    refund_id: _builtins.str
+    payment_id: _builtins.str
+    order_id: _builtins.str
+    merchant_id: _builtins.str
+    status: Global___RefundStatus.ValueType
+    reason: _builtins.str
+    channel: _builtins.str
+    channel_refund_no: _builtins.str
+    failure_code: _builtins.str
+    automatic: _builtins.bool
+    """True for refunds the system started itself (duplicate payments)."""
+    @_builtins.property
+    def amount(self) -> _money_pb2.Money: ...
+    @_builtins.property
+    def created_at(self) -> _timestamp_pb2.Timestamp: ...
+    @_builtins.property
+    def succeeded_at(self) -> _timestamp_pb2.Timestamp: ...
+    @_builtins.property
+    def history(self) -> _containers.RepeatedCompositeFieldContainer[Global___StateChange]: ...
+    def __init__(
+        self,
+        *,
+        refund_id: _builtins.str = ...,
+        payment_id: _builtins.str = ...,
+        order_id: _builtins.str = ...,
+        merchant_id: _builtins.str = ...,
+        amount: _money_pb2.Money | None = ...,
+        status: Global___RefundStatus.ValueType = ...,
+        reason: _builtins.str = ...,
+        channel: _builtins.str = ...,
+        channel_refund_no: _builtins.str = ...,
+        failure_code: _builtins.str = ...,
+        created_at: _timestamp_pb2.Timestamp | None = ...,
+        succeeded_at: _timestamp_pb2.Timestamp | None = ...,
+        automatic: _builtins.bool = ...,
+        history: _abc.Iterable[Global___StateChange] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["amount", b"amount", "created_at", b"created_at", "succeeded_at", b"succeeded_at"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["amount", b"amount", "automatic", b"automatic", "channel", b"channel", "channel_refund_no", b"channel_refund_no", "created_at", b"created_at", "failure_code", b"failure_code", "history", b"history", "merchant_id", b"merchant_id", "order_id", b"order_id", "payment_id", b"payment_id", "reason", b"reason", "refund_id", b"refund_id", "status", b"status", "succeeded_at", b"succeeded_at"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___Refund: _TypeAlias = Refund  # noqa: Y015
+
+@_typing.final
+class RefundRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    IDEMPOTENCY_KEY_FIELD_NUMBER: _builtins.int
+    PAYMENT_ID_FIELD_NUMBER: _builtins.int
+    AMOUNT_FIELD_NUMBER: _builtins.int
+    REASON_FIELD_NUMBER: _builtins.int
+    idempotency_key: _builtins.str
+    payment_id: _builtins.str
+    reason: _builtins.str
+    @_builtins.property
+    def amount(self) -> _money_pb2.Money: ...
+    def __init__(
+        self,
+        *,
+        idempotency_key: _builtins.str = ...,
+        payment_id: _builtins.str = ...,
+        amount: _money_pb2.Money | None = ...,
+        reason: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["amount", b"amount"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["amount", b"amount", "idempotency_key", b"idempotency_key", "payment_id", b"payment_id", "reason", b"reason"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___RefundRequest: _TypeAlias = RefundRequest  # noqa: Y015
+
+@_typing.final
+class GetRefundRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    REFUND_ID_FIELD_NUMBER: _builtins.int
+    refund_id: _builtins.str
+    def __init__(
+        self,
+        *,
+        refund_id: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["refund_id", b"refund_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___GetRefundRequest: _TypeAlias = GetRefundRequest  # noqa: Y015
+
+@_typing.final
+class ListRefundsRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    PAYMENT_ID_FIELD_NUMBER: _builtins.int
+    ORDER_ID_FIELD_NUMBER: _builtins.int
+    payment_id: _builtins.str
+    """One of the two."""
+    order_id: _builtins.str
+    def __init__(
+        self,
+        *,
+        payment_id: _builtins.str = ...,
+        order_id: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["order_id", b"order_id", "payment_id", b"payment_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ListRefundsRequest: _TypeAlias = ListRefundsRequest  # noqa: Y015
+
+@_typing.final
+class ListRefundsResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    REFUNDS_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def refunds(self) -> _containers.RepeatedCompositeFieldContainer[Global___Refund]: ...
+    def __init__(
+        self,
+        *,
+        refunds: _abc.Iterable[Global___Refund] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["refunds", b"refunds"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ListRefundsResponse: _TypeAlias = ListRefundsResponse  # noqa: Y015
+
+@_typing.final
+class ChannelHealth(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    CHANNEL_FIELD_NUMBER: _builtins.int
+    HEALTHY_FIELD_NUMBER: _builtins.int
+    OPERATOR_DISABLED_FIELD_NUMBER: _builtins.int
+    CONSECUTIVE_ERRORS_FIELD_NUMBER: _builtins.int
+    UNHEALTHY_UNTIL_FIELD_NUMBER: _builtins.int
+    REASON_FIELD_NUMBER: _builtins.int
+    ACTOR_FIELD_NUMBER: _builtins.int
+    channel: _builtins.str
+    healthy: _builtins.bool
+    operator_disabled: _builtins.bool
+    consecutive_errors: _builtins.int
+    reason: _builtins.str
+    actor: _builtins.str
+    @_builtins.property
+    def unhealthy_until(self) -> _timestamp_pb2.Timestamp: ...
+    def __init__(
+        self,
+        *,
+        channel: _builtins.str = ...,
+        healthy: _builtins.bool = ...,
+        operator_disabled: _builtins.bool = ...,
+        consecutive_errors: _builtins.int = ...,
+        unhealthy_until: _timestamp_pb2.Timestamp | None = ...,
+        reason: _builtins.str = ...,
+        actor: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["unhealthy_until", b"unhealthy_until"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["actor", b"actor", "channel", b"channel", "consecutive_errors", b"consecutive_errors", "healthy", b"healthy", "operator_disabled", b"operator_disabled", "reason", b"reason", "unhealthy_until", b"unhealthy_until"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ChannelHealth: _TypeAlias = ChannelHealth  # noqa: Y015
+
+@_typing.final
+class SetChannelHealthRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    CHANNEL_FIELD_NUMBER: _builtins.int
+    DISABLED_FIELD_NUMBER: _builtins.int
+    REASON_FIELD_NUMBER: _builtins.int
+    ACTOR_FIELD_NUMBER: _builtins.int
+    channel: _builtins.str
+    disabled: _builtins.bool
+    reason: _builtins.str
+    actor: _builtins.str
+    def __init__(
+        self,
+        *,
+        channel: _builtins.str = ...,
+        disabled: _builtins.bool = ...,
+        reason: _builtins.str = ...,
+        actor: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["actor", b"actor", "channel", b"channel", "disabled", b"disabled", "reason", b"reason"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___SetChannelHealthRequest: _TypeAlias = SetChannelHealthRequest  # noqa: Y015
+
+@_typing.final
+class ListChannelHealthRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    def __init__(
+        self,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ListChannelHealthRequest: _TypeAlias = ListChannelHealthRequest  # noqa: Y015
+
+@_typing.final
+class ListChannelHealthResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    CHANNELS_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def channels(self) -> _containers.RepeatedCompositeFieldContainer[Global___ChannelHealth]: ...
+    def __init__(
+        self,
+        *,
+        channels: _abc.Iterable[Global___ChannelHealth] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["channels", b"channels"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ListChannelHealthResponse: _TypeAlias = ListChannelHealthResponse  # noqa: Y015

@@ -26,9 +26,13 @@ if _version_not_supported:
 
 
 class PaymentServiceStub:
-    """Payment attempts at a channel. CreatePayment is idempotent on
-    idempotency_key: a repeat with the same request returns the first payment,
-    with a different request it is refused with ALREADY_EXISTS.
+    """Payment attempts at a channel, their refunds, and the channels' health.
+
+    Every mutating call is idempotent. CreatePayment and RefundPayment carry their key
+    in the request (idempotency_key); ClosePayment and SetChannelHealth take it
+    from the `idempotency-key` metadata when given. The same key with the same
+    request returns the first response byte for byte; with a different request
+    it is refused with ALREADY_EXISTS.
     """
 
     def __init__(self, channel):
@@ -47,12 +51,51 @@ class PaymentServiceStub:
                 request_serializer=paykit_dot_payment_dot_v1_dot_payment__pb2.GetPaymentRequest.SerializeToString,
                 response_deserializer=paykit_dot_payment_dot_v1_dot_payment__pb2.Payment.FromString,
                 _registered_method=True)
+        self.ListPayments = channel.unary_unary(
+                '/paykit.payment.v1.PaymentService/ListPayments',
+                request_serializer=paykit_dot_payment_dot_v1_dot_payment__pb2.ListPaymentsRequest.SerializeToString,
+                response_deserializer=paykit_dot_payment_dot_v1_dot_payment__pb2.ListPaymentsResponse.FromString,
+                _registered_method=True)
+        self.ClosePayment = channel.unary_unary(
+                '/paykit.payment.v1.PaymentService/ClosePayment',
+                request_serializer=paykit_dot_payment_dot_v1_dot_payment__pb2.ClosePaymentRequest.SerializeToString,
+                response_deserializer=paykit_dot_payment_dot_v1_dot_payment__pb2.ClosePaymentResponse.FromString,
+                _registered_method=True)
+        self.RefundPayment = channel.unary_unary(
+                '/paykit.payment.v1.PaymentService/RefundPayment',
+                request_serializer=paykit_dot_payment_dot_v1_dot_payment__pb2.RefundRequest.SerializeToString,
+                response_deserializer=paykit_dot_payment_dot_v1_dot_payment__pb2.Refund.FromString,
+                _registered_method=True)
+        self.GetRefund = channel.unary_unary(
+                '/paykit.payment.v1.PaymentService/GetRefund',
+                request_serializer=paykit_dot_payment_dot_v1_dot_payment__pb2.GetRefundRequest.SerializeToString,
+                response_deserializer=paykit_dot_payment_dot_v1_dot_payment__pb2.Refund.FromString,
+                _registered_method=True)
+        self.ListRefunds = channel.unary_unary(
+                '/paykit.payment.v1.PaymentService/ListRefunds',
+                request_serializer=paykit_dot_payment_dot_v1_dot_payment__pb2.ListRefundsRequest.SerializeToString,
+                response_deserializer=paykit_dot_payment_dot_v1_dot_payment__pb2.ListRefundsResponse.FromString,
+                _registered_method=True)
+        self.SetChannelHealth = channel.unary_unary(
+                '/paykit.payment.v1.PaymentService/SetChannelHealth',
+                request_serializer=paykit_dot_payment_dot_v1_dot_payment__pb2.SetChannelHealthRequest.SerializeToString,
+                response_deserializer=paykit_dot_payment_dot_v1_dot_payment__pb2.ChannelHealth.FromString,
+                _registered_method=True)
+        self.ListChannelHealth = channel.unary_unary(
+                '/paykit.payment.v1.PaymentService/ListChannelHealth',
+                request_serializer=paykit_dot_payment_dot_v1_dot_payment__pb2.ListChannelHealthRequest.SerializeToString,
+                response_deserializer=paykit_dot_payment_dot_v1_dot_payment__pb2.ListChannelHealthResponse.FromString,
+                _registered_method=True)
 
 
 class PaymentServiceServicer:
-    """Payment attempts at a channel. CreatePayment is idempotent on
-    idempotency_key: a repeat with the same request returns the first payment,
-    with a different request it is refused with ALREADY_EXISTS.
+    """Payment attempts at a channel, their refunds, and the channels' health.
+
+    Every mutating call is idempotent. CreatePayment and RefundPayment carry their key
+    in the request (idempotency_key); ClosePayment and SetChannelHealth take it
+    from the `idempotency-key` metadata when given. The same key with the same
+    request returns the first response byte for byte; with a different request
+    it is refused with ALREADY_EXISTS.
     """
 
     def CreatePayment(self, request, context):
@@ -62,6 +105,51 @@ class PaymentServiceServicer:
         raise NotImplementedError('Method not implemented!')
 
     def GetPayment(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ListPayments(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ClosePayment(self, request, context):
+        """Query the channel once more, then close the payment (or every open
+        payment of an order) at the channel so that no late payment can land.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def RefundPayment(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def GetRefund(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ListRefunds(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def SetChannelHealth(self, request, context):
+        """Operator switch: a disabled channel is skipped by routing.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ListChannelHealth(self, request, context):
         """Missing associated documentation comment in .proto file."""
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -80,6 +168,41 @@ def add_PaymentServiceServicer_to_server(servicer, server):
                     request_deserializer=paykit_dot_payment_dot_v1_dot_payment__pb2.GetPaymentRequest.FromString,
                     response_serializer=paykit_dot_payment_dot_v1_dot_payment__pb2.Payment.SerializeToString,
             ),
+            'ListPayments': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListPayments,
+                    request_deserializer=paykit_dot_payment_dot_v1_dot_payment__pb2.ListPaymentsRequest.FromString,
+                    response_serializer=paykit_dot_payment_dot_v1_dot_payment__pb2.ListPaymentsResponse.SerializeToString,
+            ),
+            'ClosePayment': grpc.unary_unary_rpc_method_handler(
+                    servicer.ClosePayment,
+                    request_deserializer=paykit_dot_payment_dot_v1_dot_payment__pb2.ClosePaymentRequest.FromString,
+                    response_serializer=paykit_dot_payment_dot_v1_dot_payment__pb2.ClosePaymentResponse.SerializeToString,
+            ),
+            'RefundPayment': grpc.unary_unary_rpc_method_handler(
+                    servicer.RefundPayment,
+                    request_deserializer=paykit_dot_payment_dot_v1_dot_payment__pb2.RefundRequest.FromString,
+                    response_serializer=paykit_dot_payment_dot_v1_dot_payment__pb2.Refund.SerializeToString,
+            ),
+            'GetRefund': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetRefund,
+                    request_deserializer=paykit_dot_payment_dot_v1_dot_payment__pb2.GetRefundRequest.FromString,
+                    response_serializer=paykit_dot_payment_dot_v1_dot_payment__pb2.Refund.SerializeToString,
+            ),
+            'ListRefunds': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListRefunds,
+                    request_deserializer=paykit_dot_payment_dot_v1_dot_payment__pb2.ListRefundsRequest.FromString,
+                    response_serializer=paykit_dot_payment_dot_v1_dot_payment__pb2.ListRefundsResponse.SerializeToString,
+            ),
+            'SetChannelHealth': grpc.unary_unary_rpc_method_handler(
+                    servicer.SetChannelHealth,
+                    request_deserializer=paykit_dot_payment_dot_v1_dot_payment__pb2.SetChannelHealthRequest.FromString,
+                    response_serializer=paykit_dot_payment_dot_v1_dot_payment__pb2.ChannelHealth.SerializeToString,
+            ),
+            'ListChannelHealth': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListChannelHealth,
+                    request_deserializer=paykit_dot_payment_dot_v1_dot_payment__pb2.ListChannelHealthRequest.FromString,
+                    response_serializer=paykit_dot_payment_dot_v1_dot_payment__pb2.ListChannelHealthResponse.SerializeToString,
+            ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
             'paykit.payment.v1.PaymentService', rpc_method_handlers)
@@ -89,9 +212,13 @@ def add_PaymentServiceServicer_to_server(servicer, server):
 
  # This class is part of an EXPERIMENTAL API.
 class PaymentService:
-    """Payment attempts at a channel. CreatePayment is idempotent on
-    idempotency_key: a repeat with the same request returns the first payment,
-    with a different request it is refused with ALREADY_EXISTS.
+    """Payment attempts at a channel, their refunds, and the channels' health.
+
+    Every mutating call is idempotent. CreatePayment and RefundPayment carry their key
+    in the request (idempotency_key); ClosePayment and SetChannelHealth take it
+    from the `idempotency-key` metadata when given. The same key with the same
+    request returns the first response byte for byte; with a different request
+    it is refused with ALREADY_EXISTS.
     """
 
     @staticmethod
@@ -138,6 +265,195 @@ class PaymentService:
             '/paykit.payment.v1.PaymentService/GetPayment',
             paykit_dot_payment_dot_v1_dot_payment__pb2.GetPaymentRequest.SerializeToString,
             paykit_dot_payment_dot_v1_dot_payment__pb2.Payment.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListPayments(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/paykit.payment.v1.PaymentService/ListPayments',
+            paykit_dot_payment_dot_v1_dot_payment__pb2.ListPaymentsRequest.SerializeToString,
+            paykit_dot_payment_dot_v1_dot_payment__pb2.ListPaymentsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ClosePayment(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/paykit.payment.v1.PaymentService/ClosePayment',
+            paykit_dot_payment_dot_v1_dot_payment__pb2.ClosePaymentRequest.SerializeToString,
+            paykit_dot_payment_dot_v1_dot_payment__pb2.ClosePaymentResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def RefundPayment(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/paykit.payment.v1.PaymentService/RefundPayment',
+            paykit_dot_payment_dot_v1_dot_payment__pb2.RefundRequest.SerializeToString,
+            paykit_dot_payment_dot_v1_dot_payment__pb2.Refund.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetRefund(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/paykit.payment.v1.PaymentService/GetRefund',
+            paykit_dot_payment_dot_v1_dot_payment__pb2.GetRefundRequest.SerializeToString,
+            paykit_dot_payment_dot_v1_dot_payment__pb2.Refund.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListRefunds(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/paykit.payment.v1.PaymentService/ListRefunds',
+            paykit_dot_payment_dot_v1_dot_payment__pb2.ListRefundsRequest.SerializeToString,
+            paykit_dot_payment_dot_v1_dot_payment__pb2.ListRefundsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def SetChannelHealth(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/paykit.payment.v1.PaymentService/SetChannelHealth',
+            paykit_dot_payment_dot_v1_dot_payment__pb2.SetChannelHealthRequest.SerializeToString,
+            paykit_dot_payment_dot_v1_dot_payment__pb2.ChannelHealth.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListChannelHealth(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/paykit.payment.v1.PaymentService/ListChannelHealth',
+            paykit_dot_payment_dot_v1_dot_payment__pb2.ListChannelHealthRequest.SerializeToString,
+            paykit_dot_payment_dot_v1_dot_payment__pb2.ListChannelHealthResponse.FromString,
             options,
             channel_credentials,
             insecure,
