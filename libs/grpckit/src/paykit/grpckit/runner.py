@@ -42,6 +42,8 @@ class ServiceParts:
     extra_start: Sequence[Callable[[], Awaitable[dict[str, Any]]]] = ()
     extra_stop: Sequence[Callable[[], Awaitable[None]]] = ()
     on_stop: Sequence[Callable[[], None]] = field(default_factory=list)
+    # Extra server interceptors (e.g. idempotency keys), inside the error-mapping one.
+    interceptors: Sequence[Any] = ()
 
 
 def write_ready_file(path: Path, info: dict[str, Any]) -> None:
@@ -54,7 +56,7 @@ def write_ready_file(path: Path, info: dict[str, Any]) -> None:
 async def serve(build: Callable[[], ServiceParts], listen_address: str, ready_file: Path | None) -> None:
     # Built inside the running loop: grpc.aio channels bind to the loop that exists when created.
     parts = build()
-    server, port = create_server(listen_address, parts.grpc_services)
+    server, port = create_server(listen_address, parts.grpc_services, parts.interceptors)
     for worker in parts.workers:
         worker.start()
     info: dict[str, Any] = {"service": parts.name, "pid": os.getpid(), "grpc_port": port}

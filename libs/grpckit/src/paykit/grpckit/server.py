@@ -80,14 +80,17 @@ Registrar = Callable[[Any, grpc.aio.Server], None]
 def create_server(
     address: str,
     services: Sequence[tuple[Registrar, Any, str]],
+    interceptors: Sequence[grpc.aio.ServerInterceptor] = (),
 ) -> tuple[grpc.aio.Server, int]:
     """A started-later aio server bound to `address` ("127.0.0.1:0" picks a free port).
 
     `services` are (add_XServicer_to_server, servicer, full service name);
     health (each service SERVING) and reflection are added for all of them.
+    `interceptors` run inside the tracing/error-mapping one, so a DomainError
+    they raise becomes a status like any other.
     """
     server = grpc.aio.server(
-        interceptors=[ServerInterceptor()],
+        interceptors=[ServerInterceptor(), *interceptors],
         options=[
             ("grpc.max_receive_message_length", MAX_MESSAGE_BYTES),
             ("grpc.so_reuseport", 0),
