@@ -320,22 +320,28 @@ class ClosePaymentRequest(_message.Message):
     PAYMENT_ID_FIELD_NUMBER: _builtins.int
     ORDER_ID_FIELD_NUMBER: _builtins.int
     REASON_FIELD_NUMBER: _builtins.int
+    FORCE_FIELD_NUMBER: _builtins.int
     payment_id: _builtins.str
     """Exactly one of payment_id and order_id. With order_id every open payment
     of the order is closed and the order accepts no new payment.
     """
     order_id: _builtins.str
     reason: _builtins.str
+    force: _builtins.bool
+    """Order-level only: close the order even though a channel could not
+    confirm; a payment that still lands on it is refunded automatically.
+    """
     def __init__(
         self,
         *,
         payment_id: _builtins.str = ...,
         order_id: _builtins.str = ...,
         reason: _builtins.str = ...,
+        force: _builtins.bool = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["order_id", b"order_id", "payment_id", b"payment_id", "reason", b"reason"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["force", b"force", "order_id", b"order_id", "payment_id", b"payment_id", "reason", b"reason"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
