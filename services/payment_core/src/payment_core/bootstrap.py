@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from paykit.db import create_engine_for, run_migrations, session_factory
+from paykit.grpckit.periodic import PeriodicTask
 from paykit.grpckit.runner import ServiceParts
 from paykit.messaging.consumer import ConsumerLoop
 from paykit.messaging.relay import OutboxRelay
@@ -14,6 +15,9 @@ from paykit.payment.v1 import payment_pb2_grpc
 from payment_core.adapters.gateway_client import ChannelGatewayClient
 from payment_core.entrypoints.consumers import CONSUMER_NAME, EVENT_TYPES, handle_channel_notification
 from payment_core.entrypoints.grpc_server import SERVICE_NAME, PaymentServicer
+from payment_core.service_layer import order_loss
+from payment_core.service_layer.context import PaymentCore
+from payment_core.service_layer.health import HealthBook
 from payment_core.service_layer.unit_of_work import PaymentUnitOfWork
 from payment_core.settings import PaymentCoreSettings
 
@@ -40,14 +44,25 @@ def build(settings: PaymentCoreSettings) -> ServiceParts:
         event_types=EVENT_TYPES,
         after_commit=relay.wake,
     )
+
+    def uow_factory() -> PaymentUnitOfWork:
+        return PaymentUnitOfWork(sessions, relay.wake)
+
+    rules = settings.rules()
     gateway = ChannelGatewayClient(settings.channel_gateway_target)
-    servicer = PaymentServicer(
-        lambda: PaymentUnitOfWork(sessions, relay.wake), gateway, settings.route_table()
+    health = HealthBook(
+        uow_factory, settings.health_policy(), [name for rule in rules for name, _ in rule.channels]
     )
+    core = PaymentCore(uow_factory, gateway, rules, health, settings.lifecycle())
+    scheduler = PeriodicTask(
+        "order-loss-prevention", settings.scheduler_poll_s, lambda: order_loss.tick(core)
+    )
+    servicer = PaymentServicer(core, health)
     return ServiceParts(
         name="payment-core",
         grpc_services=[(payment_pb2_grpc.add_PaymentServiceServicer_to_server, servicer, SERVICE_NAME)],
         workers=[relay, consumer] if settings.outbox_relay_enabled else [consumer],
-        extra_stop=[gateway.close],
+        extra_start=[scheduler.start],
+        extra_stop=[scheduler.stop, gateway.close_channel],
         on_stop=[engine.dispose],
     )

@@ -1,16 +1,17 @@
-"""Loading and saving payments, their state changes and flags."""
+"""Loading and saving payments, their state changes and flags, and order closures."""
 
 from __future__ import annotations
 
+from datetime import datetime, timedelta
 from typing import Any
 
 from paykit.money import Money
-from sqlalchemy import bindparam, func, select, update
+from sqlalchemy import bindparam, delete, func, select, text, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.orm import Session
 
-from payment_core.adapters.tables import payment_flags, payment_state_changes, payments
-from payment_core.domain.payment import Payment, PaymentStatus, StateChange
+from payment_core.adapters.tables import order_closures, payment_flags, payment_state_changes, payments
+from payment_core.domain.payment import CAPTURED_STATES, Payment, PaymentStatus, StateChange
 
 # Hot statements are built once and executed with parameters, which skips
 # constructing them and computing their cache keys on every call.
@@ -25,6 +26,16 @@ _SAVE = (
     update(payments).where(payments.c.payment_id == bindparam("b_payment_id")).values(updated_at=func.now())
 )
 _RECORD_CHANGE = payment_state_changes.insert()
+_OPEN = [PaymentStatus.PROCESSING.value, PaymentStatus.UNKNOWN.value]
+_CAPTURED = [s.value for s in CAPTURED_STATES]
+# Serialises everything that decides "is this order already paid or closed?"
+# without locking rows of other payments. Taken after the payment's own row lock.
+_LOCK_ORDER = text("SELECT pg_advisory_xact_lock(hashtextextended(:order_id, 7))")
+# The same lock and the order's closure state in one round trip (CreatePayment's hot path).
+_LOCK_ORDER_READ_CLOSURE = text(
+    "SELECT pg_advisory_xact_lock(hashtextextended(:order_id, 7)), "
+    "(SELECT state FROM order_closures WHERE order_id = :order_id) AS state"
+)
 
 
 def _to_domain(row: Any) -> Payment:
@@ -43,6 +54,14 @@ def _to_domain(row: Any) -> Payment:
         pay_url=row.pay_url,
         failure_code=row.failure_code,
         succeeded_at=row.succeeded_at,
+        expires_at=row.expires_at,
+        failure_message=row.failure_message,
+        refunded_minor=row.refunded_minor,
+        refund_reserved_minor=row.refund_reserved_minor,
+        duplicate_reason=row.duplicate_reason,
+        auto_refund_id=row.auto_refund_id,
+        next_query_at=row.next_query_at,
+        query_attempts=row.query_attempts,
     )
 
 
@@ -66,6 +85,8 @@ class PaymentRepository:
                 "subject": payment.subject,
                 "status": payment.status.value,
                 "created_at": payment.created_at,
+                "expires_at": payment.expires_at,
+                "next_query_at": payment.next_query_at,
             },
         ).first()
         return inserted is not None
@@ -85,10 +106,18 @@ class PaymentRepository:
             {
                 "b_payment_id": payment.payment_id,
                 "status": payment.status.value,
+                "channel": payment.channel,
                 "channel_trade_no": payment.channel_trade_no,
                 "pay_url": payment.pay_url,
                 "failure_code": payment.failure_code,
+                "failure_message": payment.failure_message,
                 "succeeded_at": payment.succeeded_at,
+                "refunded_minor": payment.refunded_minor,
+                "refund_reserved_minor": payment.refund_reserved_minor,
+                "duplicate_reason": payment.duplicate_reason,
+                "auto_refund_id": payment.auto_refund_id,
+                "next_query_at": payment.next_query_at,
+                "query_attempts": payment.query_attempts,
             },
         )
         if change is not None:
@@ -112,3 +141,95 @@ class PaymentRepository:
                 payment_id=payment_id, reason=reason, detail=detail, notification_id=notification_id
             )
         )
+
+    def list_by_order(self, order_id: str) -> list[Payment]:
+        rows = self._session.execute(
+            select(payments).where(payments.c.order_id == order_id).order_by(payments.c.created_at)
+        )
+        return [_to_domain(row) for row in rows]
+
+    def history(self, payment_id: str) -> list[StateChange]:
+        rows = self._session.execute(
+            select(payment_state_changes)
+            .where(payment_state_changes.c.payment_id == payment_id)
+            .order_by(payment_state_changes.c.id)
+        )
+        return [
+            StateChange(
+                row.payment_id,
+                PaymentStatus(row.from_status),
+                PaymentStatus(row.to_status),
+                row.reason,
+                row.at,
+            )
+            for row in rows
+        ]
+
+    def lock_order(self, order_id: str) -> None:
+        self._session.execute(_LOCK_ORDER, {"order_id": order_id})
+
+    def lock_order_and_read_closure(self, order_id: str) -> str | None:
+        row = self._session.execute(_LOCK_ORDER_READ_CLOSURE, {"order_id": order_id}).one()
+        return str(row.state) if row.state is not None else None
+
+    def paying_payment_of_order(self, order_id: str, other_than: str) -> Payment | None:
+        """The payment that paid the order: captured and not itself a duplicate."""
+        row = self._session.execute(
+            select(payments)
+            .where(
+                payments.c.order_id == order_id,
+                payments.c.payment_id != other_than,
+                payments.c.status.in_(_CAPTURED),
+                payments.c.duplicate_reason.is_(None),
+            )
+            .order_by(payments.c.succeeded_at)
+            .limit(1)
+        ).first()
+        return _to_domain(row) if row else None
+
+    def claim_due(self, now: datetime, limit: int, lease: timedelta) -> list[Payment]:
+        """Open payments whose next query is due, leased so no other worker takes them meanwhile.
+
+        A worker that dies holding the lease loses nothing: the payment is due
+        again when the lease ends.
+        """
+        rows = self._session.execute(
+            select(payments)
+            .where(payments.c.next_query_at <= now, payments.c.status.in_(_OPEN))
+            .order_by(payments.c.next_query_at)
+            .limit(limit)
+            .with_for_update(skip_locked=True)
+        ).all()
+        if rows:
+            self._session.execute(
+                update(payments)
+                .where(payments.c.payment_id.in_([r.payment_id for r in rows]))
+                .values(next_query_at=now + lease)
+            )
+        return [_to_domain(row) for row in rows]
+
+    def count_open_due(self, now: datetime) -> int:
+        return int(
+            self._session.execute(
+                select(func.count())
+                .select_from(payments)
+                .where(payments.c.next_query_at <= now, payments.c.status.in_(_OPEN))
+            ).scalar_one()
+        )
+
+    # -- order closures ------------------------------------------------------
+    def closure_state(self, order_id: str) -> str | None:
+        return self._session.execute(
+            select(order_closures.c.state).where(order_closures.c.order_id == order_id)
+        ).scalar_one_or_none()
+
+    def set_closure(self, order_id: str, state: str, reason: str) -> None:
+        stmt = insert(order_closures).values(order_id=order_id, state=state, reason=reason)
+        self._session.execute(
+            stmt.on_conflict_do_update(
+                index_elements=["order_id"], set_={"state": state, "reason": reason, "updated_at": func.now()}
+            )
+        )
+
+    def clear_closure(self, order_id: str) -> None:
+        self._session.execute(delete(order_closures).where(order_closures.c.order_id == order_id))

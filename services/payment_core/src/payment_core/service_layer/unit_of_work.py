@@ -6,24 +6,38 @@ from paykit.messaging.envelope import OutgoingEvent
 from paykit.messaging.unit_of_work import JoinedTx, OutboxUnitOfWork
 from sqlalchemy.orm import Session
 
+from payment_core.adapters.health_repository import HealthRepository
+from payment_core.adapters.refund_repository import RefundRepository
 from payment_core.adapters.repository import PaymentRepository
 
 
 class PaymentTx(Protocol):
     payments: PaymentRepository
+    refunds: RefundRepository
+    health: HealthRepository
 
     def publish(self, event: OutgoingEvent) -> None: ...
 
 
+def _attach(tx: PaymentUnitOfWork | SessionTx, session: Session) -> None:
+    tx.payments = PaymentRepository(session)
+    tx.refunds = RefundRepository(session)
+    tx.health = HealthRepository(session)
+
+
 class PaymentUnitOfWork(OutboxUnitOfWork):
     payments: PaymentRepository
+    refunds: RefundRepository
+    health: HealthRepository
 
     def attach(self, session: Session) -> None:
-        self.payments = PaymentRepository(session)
+        _attach(self, session)
 
 
 class SessionTx(JoinedTx):
     payments: PaymentRepository
+    refunds: RefundRepository
+    health: HealthRepository
 
     def attach(self, session: Session) -> None:
-        self.payments = PaymentRepository(session)
+        _attach(self, session)
