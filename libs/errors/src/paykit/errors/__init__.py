@@ -30,7 +30,12 @@ class NotFound(DomainError):
 
 
 class AlreadyExists(DomainError):
-    pass
+    """The thing exists with other content. `field`, when given, names the request
+    field to blame (e.g. "idempotency_key"); the gRPC edge reports it as a field violation."""
+
+    def __init__(self, message: str, *, field: str | None = None) -> None:
+        super().__init__(message)
+        self.field = field
 
 
 class FailedPrecondition(DomainError):

@@ -32,15 +32,16 @@ def status_code_of(error: DomainError) -> grpc.StatusCode:
 
 
 def status_details(error: DomainError, code: grpc.StatusCode) -> bytes:
-    """A google.rpc.Status; INVALID_ARGUMENT carries a BadRequest naming the field."""
+    """A google.rpc.Status; INVALID_ARGUMENT, and ALREADY_EXISTS when it names a field,
+    carry a BadRequest naming the field."""
     status = status_pb2.Status(code=code.value[0], message=error.message)
+    violation: error_details_pb2.BadRequest.FieldViolation | None = None
     if isinstance(error, InvalidArgument):
-        bad_request = error_details_pb2.BadRequest(
-            field_violations=[
-                error_details_pb2.BadRequest.FieldViolation(field=error.field, description=error.reason)
-            ]
-        )
-        status.details.add().Pack(bad_request)
+        violation = error_details_pb2.BadRequest.FieldViolation(field=error.field, description=error.reason)
+    elif isinstance(error, AlreadyExists) and error.field is not None:
+        violation = error_details_pb2.BadRequest.FieldViolation(field=error.field, description=error.message)
+    if violation is not None:
+        status.details.add().Pack(error_details_pb2.BadRequest(field_violations=[violation]))
     serialized: bytes = status.SerializeToString()
     return serialized
 
