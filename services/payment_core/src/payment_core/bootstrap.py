@@ -7,10 +7,12 @@ from pathlib import Path
 from paykit.db import create_engine_for, run_migrations, session_factory
 from paykit.grpckit.periodic import PeriodicTask
 from paykit.grpckit.runner import ServiceParts
+from paykit.idempotency import IdempotencyInterceptor, IdempotencyJanitor, KeyRule, full_method
 from paykit.messaging.consumer import ConsumerLoop
 from paykit.messaging.relay import OutboxRelay
 from paykit.messaging.topics import CHANNEL_NOTIFICATIONS
-from paykit.payment.v1 import payment_pb2_grpc
+from paykit.payment.v1 import payment_pb2, payment_pb2_grpc
+from sqlalchemy import Engine
 
 from payment_core.adapters.gateway_client import ChannelGatewayClient
 from payment_core.entrypoints.consumers import CONSUMER_NAME, EVENT_TYPES, handle_channel_notification
@@ -26,6 +28,24 @@ MIGRATIONS = Path(__file__).resolve().parents[2] / "migrations"
 
 def migrate(database_url: str) -> None:
     run_migrations(MIGRATIONS, database_url)
+
+
+def idempotency(engine: Engine, settings: PaymentCoreSettings) -> IdempotencyInterceptor:
+    """Every mutating RPC: the key in the request where the contract has one, else in metadata."""
+    service = payment_pb2.DESCRIPTOR.services_by_name["PaymentService"]
+    in_request = KeyRule(request_field="idempotency_key", required=True)
+    in_metadata = KeyRule()
+    return IdempotencyInterceptor(
+        engine,
+        {
+            full_method(service, "CreatePayment"): in_request,
+            full_method(service, "RefundPayment"): in_request,
+            full_method(service, "ClosePayment"): in_metadata,
+            full_method(service, "SetChannelHealth"): in_metadata,
+        },
+        ttl_s=settings.idempotency_ttl_s,
+        in_progress_timeout_s=settings.idempotency_in_progress_timeout_s,
+    )
 
 
 def build(settings: PaymentCoreSettings) -> ServiceParts:
@@ -58,11 +78,13 @@ def build(settings: PaymentCoreSettings) -> ServiceParts:
         "order-loss-prevention", settings.scheduler_poll_s, lambda: order_loss.tick(core)
     )
     servicer = PaymentServicer(core, health)
+    janitor = IdempotencyJanitor(engine).periodic_task()
     return ServiceParts(
         name="payment-core",
         grpc_services=[(payment_pb2_grpc.add_PaymentServiceServicer_to_server, servicer, SERVICE_NAME)],
         workers=[relay, consumer] if settings.outbox_relay_enabled else [consumer],
-        extra_start=[scheduler.start],
-        extra_stop=[scheduler.stop, gateway.close_channel],
+        interceptors=[idempotency(engine, settings)],
+        extra_start=[scheduler.start, janitor.start],
+        extra_stop=[scheduler.stop, janitor.stop, gateway.close_channel],
         on_stop=[engine.dispose],
     )

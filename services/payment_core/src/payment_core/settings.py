@@ -51,6 +51,11 @@ class PaymentCoreSettings:
     idempotency_ttl_s: float = env_field(
         "IDEMPOTENCY_TTL_S", default=86400.0, help="how long an idempotency key replays its first response"
     )
+    idempotency_in_progress_timeout_s: float = env_field(
+        "IDEMPOTENCY_IN_PROGRESS_TIMEOUT_S",
+        default=60.0,
+        help="how long a claimed key waits for its request before another may take it over",
+    )
     ready_file: Path | None = env_field("READY_FILE", default=None)
     log_level: str = env_field("LOG_LEVEL", default="INFO")
     # Off runs this process without publishing its outbox (a separate relay

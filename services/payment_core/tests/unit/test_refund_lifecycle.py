@@ -59,7 +59,9 @@ def new_refund(refund_id: str, amount: Money) -> Refund:
 
 def test_refund_goes_pending_processing_succeeded() -> None:
     refund = new_refund("rfd_1", Money(500, "CNY"))
-    accepted, changes, outcome = rm.apply_refund_result(refund, RefundResult(RefundAnswer.PROCESSING, "R1"), T0)
+    accepted, changes, outcome = rm.apply_refund_result(
+        refund, RefundResult(RefundAnswer.PROCESSING, "R1"), T0
+    )
     assert (accepted.status, outcome, [c.to_status for c in changes]) == (
         RefundStatus.PROCESSING,
         rm.RefundOutcome.ACCEPTED,
@@ -103,9 +105,7 @@ def test_succeeded_and_failed_refunds_are_final() -> None:
 
 
 def test_reserve_refuses_more_than_is_refundable_and_other_currencies() -> None:
-    payment = pm.apply_channel_result(
-        processing_payment(), ChannelResult(True, CAPTURED, "T1", T0), T0
-    )[0]
+    payment = pm.apply_channel_result(processing_payment(), ChannelResult(True, CAPTURED, "T1", T0), T0)[0]
     reserved = pm.reserve_refund(payment, Money(9_000, "CNY"))
     with pytest.raises(FailedPrecondition, match="exceeds what is refundable"):
         pm.reserve_refund(reserved, Money(1_001, "CNY"))
@@ -141,7 +141,9 @@ class RefundMachine(RuleBasedStateMachine):
         if change is not None:
             self.history.append((change.from_status, change.to_status))
 
-    @rule(succeeded=st.booleans(), amount=st.sampled_from([CAPTURED, Money(9_999, "CNY"), Money(10_000, "USD")]))
+    @rule(
+        succeeded=st.booleans(), amount=st.sampled_from([CAPTURED, Money(9_999, "CNY"), Money(10_000, "USD")])
+    )
     def channel_speaks_about_payment(self, succeeded: bool, amount: Money) -> None:
         result = ChannelResult(succeeded, amount, "T1", self.now)
         self.payment, change, _ = pm.apply_channel_result(self.payment, result, self.now)
@@ -166,11 +168,15 @@ class RefundMachine(RuleBasedStateMachine):
 
     @precondition(lambda self: bool(self.refunds))
     @rule(data=st.data(), answer=answers, wrong_amount=st.booleans())
-    def channel_speaks_about_refund(self, data: st.DataObject, answer: RefundAnswer, wrong_amount: bool) -> None:
+    def channel_speaks_about_refund(
+        self, data: st.DataObject, answer: RefundAnswer, wrong_amount: bool
+    ) -> None:
         refund_id = data.draw(st.sampled_from(sorted(self.refunds)))
         refund = self.refunds[refund_id]
         amount = Money(refund.amount.minor + 1, "CNY") if wrong_amount else refund.amount
-        updated, changes, outcome = rm.apply_refund_result(refund, RefundResult(answer, "R", amount), self.now)
+        updated, changes, outcome = rm.apply_refund_result(
+            refund, RefundResult(answer, "R", amount), self.now
+        )
         for change in changes:
             assert change.to_status in rm.ALLOWED[change.from_status]
         if outcome is rm.RefundOutcome.SUCCEEDED:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import collections
+import json
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -16,7 +17,8 @@ from payment_core.domain.schedule import delay_for, parse_schedule
 
 RULES = parse_rules(
     """[
-      {"method": "qr", "currency": "CNY", "max": "50000.00", "channels": {"simulator": 70, "simulator_b": 30}},
+      {"method": "qr", "currency": "CNY", "max": "50000.00",
+       "channels": {"simulator": 70, "simulator_b": 30}},
       {"method": "qr", "currency": "CNY", "channels": {"simulator_b": 1}},
       {"method": "qr", "channels": {"simulator": 1}}
     ]"""
@@ -78,7 +80,7 @@ def test_every_draw_routes_to_a_weighted_healthy_channel_once(key: str, weights:
     if not any(weights):
         weights[0] = 1
     channels = {f"c{i}": w for i, w in enumerate(weights)}
-    rules = parse_rules('[{"method": "qr", "channels": %s}]' % str(channels).replace("'", '"'))
+    rules = parse_rules(json.dumps([{"method": "qr", "channels": channels}]))
     chosen = choose_channels(rules, "qr", Money(1, "CNY"), always, draw(key))
     assert chosen[0] in {c for c, w in channels.items() if w > 0}
     assert sorted(chosen) == sorted(c for c, w in channels.items() if w > 0)
