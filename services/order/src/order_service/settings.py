@@ -3,7 +3,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from paykit.settings import env_field
+from paykit.settings import SettingsError, env_field
 
 
 @dataclass(frozen=True)
@@ -19,3 +19,40 @@ class OrderSettings:
     )
     log_level: str = env_field("LOG_LEVEL", default="INFO")
     migrate_on_start: bool = env_field("MIGRATE_ON_START", default=True)
+    payment_methods: tuple[str, ...] = env_field(
+        "ORDER_PAYMENT_METHODS",
+        default=("qr",),
+        help="payment methods a payer may choose, comma-separated; keep in step with payment-core's "
+        "routing rules (a payer may switch between them while paying)",
+    )
+    expiry_poll_s: float = env_field(
+        "ORDER_EXPIRY_POLL_S",
+        default=1.0,
+        help="seconds between scans for expired unpaid orders to close (sooner while a backlog drains)",
+    )
+    close_retry_s: tuple[float, ...] = env_field(
+        "ORDER_CLOSE_RETRY_S",
+        default=(5.0, 15.0, 60.0, 300.0),
+        help="seconds before closing an expired order is tried again after payment-core could not "
+        "confirm, per attempt, comma-separated; the last one repeats",
+    )
+    close_force_after: int = env_field(
+        "ORDER_CLOSE_FORCE_AFTER",
+        default=8,
+        help="unconfirmed closes of an expired order after which payment-core is asked to force the "
+        "close (a payment landing later is refunded automatically); 0 never forces",
+    )
+
+    def __post_init__(self) -> None:
+        # Fail at start, naming the variable, rather than on the first expired order.
+        errors = []
+        if not self.payment_methods:
+            errors.append("ORDER_PAYMENT_METHODS must name at least one method")
+        if self.expiry_poll_s <= 0:
+            errors.append(f"ORDER_EXPIRY_POLL_S must be positive, got {self.expiry_poll_s}")
+        if not self.close_retry_s or any(delay_s <= 0 for delay_s in self.close_retry_s):
+            errors.append(f"ORDER_CLOSE_RETRY_S must list positive seconds, got {self.close_retry_s}")
+        if self.close_force_after < 0:
+            errors.append(f"ORDER_CLOSE_FORCE_AFTER must be 0 or more, got {self.close_force_after}")
+        if errors:
+            raise SettingsError(errors, type(self).__qualname__)
