@@ -7,10 +7,12 @@ from pathlib import Path
 from paykit.db import create_engine_for, run_migrations, session_factory
 from paykit.grpckit.periodic import PeriodicTask
 from paykit.grpckit.runner import ServiceParts
+from paykit.idempotency import IdempotencyInterceptor, IdempotencyJanitor, KeyRule, full_method
 from paykit.messaging.consumer import ConsumerLoop
 from paykit.messaging.relay import OutboxRelay
 from paykit.messaging.topics import PAYMENT_EVENTS, REFUND_EVENTS
-from paykit.order.v1 import order_pb2_grpc
+from paykit.order.v1 import order_pb2, order_pb2_grpc
+from sqlalchemy import Engine
 
 from order_service.adapters.payment_client import PaymentCoreClient
 from order_service.entrypoints.consumers import CONSUMER_NAME, EVENT_TYPES, handle_event
@@ -25,6 +27,24 @@ MIGRATIONS = Path(__file__).resolve().parents[2] / "migrations"
 
 def migrate(database_url: str) -> None:
     run_migrations(MIGRATIONS, database_url)
+
+
+def idempotency(engine: Engine, settings: OrderSettings) -> IdempotencyInterceptor:
+    """Every mutating RPC. RefundOrder must carry its key (a retried refund refunds once);
+    the others take one from metadata when given and are idempotent by nature besides."""
+    service = order_pb2.DESCRIPTOR.services_by_name["OrderService"]
+    in_metadata = KeyRule()
+    return IdempotencyInterceptor(
+        engine,
+        {
+            full_method(service, "CreateOrder"): in_metadata,
+            full_method(service, "PayOrder"): in_metadata,
+            full_method(service, "CloseOrder"): in_metadata,
+            full_method(service, "RefundOrder"): KeyRule(request_field="idempotency_key", required=True),
+        },
+        ttl_s=settings.idempotency_ttl_s,
+        in_progress_timeout_s=settings.idempotency_in_progress_timeout_s,
+    )
 
 
 def build(settings: OrderSettings) -> ServiceParts:
@@ -52,13 +72,15 @@ def build(settings: OrderSettings) -> ServiceParts:
 
     expiry = _expiry_task(settings, uow_factory, payments)
     servicer = OrderServicer(uow_factory, payments, frozenset(settings.payment_methods))
+    janitor = IdempotencyJanitor(engine).periodic_task()
     return ServiceParts(
         name="order",
         grpc_services=[(order_pb2_grpc.add_OrderServiceServicer_to_server, servicer, SERVICE_NAME)],
         workers=[relay, consumer],
-        extra_start=[expiry.start],
+        interceptors=[idempotency(engine, settings)],
+        extra_start=[expiry.start, janitor.start],
         # The scheduler stops before the channel it calls payment-core on closes.
-        extra_stop=[expiry.stop, payments.close],
+        extra_stop=[expiry.stop, janitor.stop, payments.close],
         on_stop=[engine.dispose],
     )
 

@@ -43,6 +43,15 @@ class OrderSettings:
         "close (a payment landing later is refunded automatically); 0 never forces",
     )
 
+    idempotency_ttl_s: float = env_field(
+        "IDEMPOTENCY_TTL_S", default=86400.0, help="how long an idempotency key replays its first response"
+    )
+    idempotency_in_progress_timeout_s: float = env_field(
+        "IDEMPOTENCY_IN_PROGRESS_TIMEOUT_S",
+        default=60.0,
+        help="how long a claimed key waits for its request before another may take it over",
+    )
+
     def __post_init__(self) -> None:
         # Fail at start, naming the variable, rather than on the first expired order.
         errors = []
