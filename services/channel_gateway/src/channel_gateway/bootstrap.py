@@ -30,10 +30,12 @@ def build(settings: GatewaySettings) -> ServiceParts:
     engine = create_engine_for(settings.database_url, application_name="channel-gateway")
     sessions = session_factory(engine)
     publisher = AcknowledgedPublisher(settings.kafka_bootstrap_servers, "channel-gateway")
-    simulator = SimulatorConnector(
-        settings.simulator_url, settings.simulator_merchant_id, settings.simulator_secret.encode()
-    )
-    connectors: dict[str, ChannelConnector] = {simulator.name: simulator}
+    connectors: dict[str, ChannelConnector] = {
+        channel: SimulatorConnector(
+            settings.simulator_url, merchant_id, settings.simulator_secret.encode(), name=channel
+        )
+        for channel, merchant_id in settings.simulator_accounts().items()
+    }
     webhook: WebhookServer | None = None
 
     def notify_url_for(channel: str) -> str:
@@ -55,6 +57,6 @@ def build(settings: GatewaySettings) -> ServiceParts:
             )
         ],
         extra_start=[webhook.start],
-        extra_stop=[webhook.stop, simulator.close],
+        extra_stop=[webhook.stop, *(connector.aclose for connector in connectors.values())],
         on_stop=[publisher.stop, engine.dispose],
     )

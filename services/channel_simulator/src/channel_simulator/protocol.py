@@ -37,3 +37,16 @@ def verify(
     if not hmac.compare_digest(signature(key, timestamp, method, path, body), given):
         return "signature does not match"
     return None
+
+
+def signed_headers(
+    merchant_id: str, key: bytes, method: str, path: str, body: bytes, now_s: float
+) -> dict[str, str]:
+    """The headers of a signed message (request, answer or notification) from or to `merchant_id`."""
+    timestamp = str(int(now_s))
+    return {
+        "X-Sim-Merchant": merchant_id,
+        "X-Sim-Timestamp": timestamp,
+        "X-Sim-Signature": signature(key, timestamp, method, path, body),
+        "Content-Type": "application/json",
+    }

@@ -1,16 +1,26 @@
-"""Storing charges, raw exchanges and raw notifications."""
+"""Storing charges, refunds, raw exchanges and raw notifications."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import bindparam, select, update
+from paykit.money import Money
+from sqlalchemy import bindparam, func, select, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.orm import Session
 
-from channel_gateway.adapters.tables import channel_exchanges, charges, notifications
-from channel_gateway.domain.channel import ChargeCommand, ChargeReply, ChargeState, RawExchange
+from channel_gateway.adapters.tables import channel_exchanges, charges, notifications, refunds
+from channel_gateway.domain.channel import (
+    ChargeCommand,
+    ChargeReply,
+    ChargeState,
+    RawExchange,
+    RefundCommand,
+    RefundReply,
+    RefundState,
+    refund_state_after,
+)
 
 
 @dataclass(frozen=True)
@@ -22,7 +32,19 @@ class StoredCharge:
     trace_headers: dict[str, str]
 
 
-def _stored(row: Any) -> StoredCharge:
+@dataclass(frozen=True)
+class StoredRefund:
+    refund_id: str
+    payment_id: str
+    order_id: str
+    channel: str
+    amount: Money
+    # The channel's latest word on the refund; None until it answered.
+    reply: RefundReply | None
+    trace_headers: dict[str, str]
+
+
+def _stored_charge(row: Any) -> StoredCharge:
     reply = None
     if row.state is not None:
         reply = ChargeReply(
@@ -35,10 +57,37 @@ def _stored(row: Any) -> StoredCharge:
     return StoredCharge(row.payment_id, row.order_id, row.channel, reply, dict(row.trace_headers))
 
 
+def _stored_refund(row: Any) -> StoredRefund:
+    amount = Money(row.amount_minor, row.currency)
+    reply = None
+    if row.state is not None:
+        reply = RefundReply(
+            RefundState(row.state),
+            row.channel_refund_no or "",
+            row.failure_code or "",
+            row.failure_message or "",
+            amount,
+            row.refunded_at,
+        )
+    return StoredRefund(
+        row.refund_id, row.payment_id, row.order_id, row.channel, amount, reply, dict(row.trace_headers)
+    )
+
+
 # Built once and executed with parameters: no statement construction per call.
 _ADD_CHARGE = insert(charges).on_conflict_do_nothing().returning(charges.c.payment_id)
-_CHARGE_BY_PAYMENT = select(charges).where(charges.c.payment_id == bindparam("b_payment_id"))
-_RECORD_REPLY = update(charges).where(charges.c.payment_id == bindparam("b_payment_id"))
+_CHARGE = select(charges).where(
+    charges.c.payment_id == bindparam("b_payment_id"), charges.c.channel == bindparam("b_channel")
+)
+_RECORD_REPLY = update(charges).where(
+    charges.c.payment_id == bindparam("b_payment_id"), charges.c.channel == bindparam("b_channel")
+)
+_ADD_REFUND = insert(refunds).on_conflict_do_nothing().returning(refunds.c.refund_id)
+_REFUND = select(refunds).where(refunds.c.refund_id == bindparam("b_refund_id"))
+_REFUND_FOR_UPDATE = _REFUND.with_for_update()
+_RECORD_REFUND_REPLY = (
+    update(refunds).where(refunds.c.refund_id == bindparam("b_refund_id")).values(updated_at=func.now())
+)
 _RECORD_EXCHANGE = channel_exchanges.insert()
 _RECORD_NOTIFICATION = notifications.insert()
 _MARK_PUBLISHED = (
@@ -52,10 +101,11 @@ class GatewayRepository:
     def __init__(self, session: Session) -> None:
         self._session = session
 
+    # -- charges ----------------------------------------------------------------------
     def add_charge_if_absent(
         self, command: ChargeCommand, channel: str, trace_headers: dict[str, str]
     ) -> bool:
-        """Store the charge unless the payment already has one; True when stored now."""
+        """Store the charge unless the payment already has one at this channel; True when stored now."""
         inserted = self._session.execute(
             _ADD_CHARGE,
             {
@@ -69,15 +119,16 @@ class GatewayRepository:
         ).first()
         return inserted is not None
 
-    def get_charge(self, payment_id: str) -> StoredCharge | None:
-        row = self._session.execute(_CHARGE_BY_PAYMENT, {"b_payment_id": payment_id}).first()
-        return _stored(row) if row else None
+    def get_charge(self, payment_id: str, channel: str) -> StoredCharge | None:
+        row = self._session.execute(_CHARGE, {"b_payment_id": payment_id, "b_channel": channel}).first()
+        return _stored_charge(row) if row else None
 
-    def record_reply(self, payment_id: str, reply: ChargeReply) -> None:
+    def record_reply(self, payment_id: str, channel: str, reply: ChargeReply) -> None:
         self._session.execute(
             _RECORD_REPLY,
             {
                 "b_payment_id": payment_id,
+                "b_channel": channel,
                 "state": reply.state.value,
                 "channel_trade_no": reply.channel_trade_no,
                 "pay_url": reply.pay_url,
@@ -86,11 +137,75 @@ class GatewayRepository:
             },
         )
 
-    def record_exchange(self, payment_id: str, channel: str, raw: RawExchange) -> None:
+    def record_charge_closed(self, payment_id: str, channel: str) -> None:
+        """The channel closed the charge: a repeated Charge is answered CLOSED from now on."""
+        self._session.execute(
+            _RECORD_REPLY,
+            {"b_payment_id": payment_id, "b_channel": channel, "state": ChargeState.CLOSED.value},
+        )
+
+    # -- refunds ----------------------------------------------------------------------
+    def add_refund_if_absent(
+        self, command: RefundCommand, channel: str, trace_headers: dict[str, str]
+    ) -> bool:
+        """Store the refund unless one with its refund_id exists; True when stored now."""
+        inserted = self._session.execute(
+            _ADD_REFUND,
+            {
+                "refund_id": command.refund_id,
+                "payment_id": command.payment_id,
+                "order_id": command.order_id,
+                "channel": channel,
+                "amount_minor": command.amount.minor,
+                "currency": command.amount.currency,
+                "trace_headers": trace_headers,
+            },
+        ).first()
+        return inserted is not None
+
+    def get_refund(self, refund_id: str, *, for_update: bool = False) -> StoredRefund | None:
+        """The stored refund; `for_update` locks the row until commit (state changes read-then-write)."""
+        statement = _REFUND_FOR_UPDATE if for_update else _REFUND
+        row = self._session.execute(statement, {"b_refund_id": refund_id}).first()
+        return _stored_refund(row) if row else None
+
+    def advance_refund(self, refund_id: str, payment_id: str, channel: str, reply: RefundReply) -> bool:
+        """Record what the channel now says of a refund we stored, if it moves the refund forward.
+
+        The row is locked while read and written: a notification and a query
+        answer arriving together cannot lose one another's update.
+        """
+        stored = self.get_refund(refund_id, for_update=True)
+        if stored is None or (stored.payment_id, stored.channel) != (payment_id, channel):
+            return False
+        new_state = refund_state_after(stored.reply.state if stored.reply else None, reply.state)
+        if new_state is None:
+            return False
+        self._record_refund_reply(refund_id, new_state, reply)
+        return True
+
+    def _record_refund_reply(self, refund_id: str, state: RefundState, reply: RefundReply) -> None:
+        self._session.execute(
+            _RECORD_REFUND_REPLY,
+            {
+                "b_refund_id": refund_id,
+                "state": state.value,
+                "channel_refund_no": reply.channel_refund_no or None,
+                "failure_code": reply.failure_code or None,
+                "failure_message": reply.failure_message or None,
+                "refunded_at": reply.refunded_at,
+            },
+        )
+
+    # -- raw records ------------------------------------------------------------------
+    def record_exchange(
+        self, payment_id: str, channel: str, raw: RawExchange, refund_id: str | None = None
+    ) -> None:
         self._session.execute(
             _RECORD_EXCHANGE,
             {
                 "payment_id": payment_id,
+                "refund_id": refund_id,
                 "channel": channel,
                 "operation": raw.operation,
                 "request_body": raw.request_body,
@@ -112,6 +227,7 @@ class GatewayRepository:
         reject_reason: str | None = None,
         channel_notify_id: str | None = None,
         payment_id: str | None = None,
+        refund_id: str | None = None,
     ) -> None:
         self._session.execute(
             _RECORD_NOTIFICATION,
@@ -124,6 +240,7 @@ class GatewayRepository:
                 "reject_reason": reject_reason,
                 "channel_notify_id": channel_notify_id,
                 "payment_id": payment_id,
+                "refund_id": refund_id,
             },
         )
 

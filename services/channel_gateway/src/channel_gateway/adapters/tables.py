@@ -1,4 +1,4 @@
-"""channel-gateway's tables: charges, raw exchanges, raw notifications."""
+"""channel-gateway's tables: charges, refunds, raw exchanges, raw notifications (migrations 0001, 0002)."""
 
 from __future__ import annotations
 
@@ -7,12 +7,14 @@ from sqlalchemy.dialects.postgresql import JSONB
 
 metadata = sa.MetaData()
 
+# One row per payment and channel: payment-core may fail a payment over to another
+# channel after a decline, charging the same payment_id there.
 charges = sa.Table(
     "charges",
     metadata,
     sa.Column("payment_id", sa.Text, primary_key=True),
+    sa.Column("channel", sa.Text, primary_key=True),
     sa.Column("order_id", sa.Text, nullable=False),
-    sa.Column("channel", sa.Text, nullable=False),
     sa.Column("amount_minor", sa.BigInteger, nullable=False),
     sa.Column("currency", sa.String(3), nullable=False),
     sa.Column("state", sa.Text),
@@ -30,6 +32,7 @@ channel_exchanges = sa.Table(
     metadata,
     sa.Column("id", sa.BigInteger, primary_key=True, autoincrement=True),
     sa.Column("payment_id", sa.Text, nullable=False, index=True),
+    sa.Column("refund_id", sa.Text),
     sa.Column("channel", sa.Text, nullable=False),
     sa.Column("operation", sa.Text, nullable=False),
     sa.Column("request_body", sa.Text, nullable=False),
@@ -47,10 +50,34 @@ notifications = sa.Table(
     sa.Column("channel", sa.Text, nullable=False),
     sa.Column("channel_notify_id", sa.Text),
     sa.Column("payment_id", sa.Text, index=True),
+    sa.Column("refund_id", sa.Text, index=True),
     sa.Column("headers", JSONB, nullable=False),
     sa.Column("body", sa.LargeBinary, nullable=False),
     sa.Column("verdict", sa.Text, nullable=False),
     sa.Column("reject_reason", sa.Text),
     sa.Column("published_event_id", sa.Text),
     sa.Column("received_at", sa.DateTime(timezone=True), nullable=False, server_default=sa.func.now()),
+)
+
+# Stored before the channel is called (idempotent on refund_id); state is the
+# channel's latest word on it, moved only forward (domain.channel.refund_state_after).
+refunds = sa.Table(
+    "refunds",
+    metadata,
+    sa.Column("refund_id", sa.Text, primary_key=True),
+    sa.Column("payment_id", sa.Text, nullable=False, index=True),
+    sa.Column("order_id", sa.Text, nullable=False),
+    sa.Column("channel", sa.Text, nullable=False),
+    sa.Column("amount_minor", sa.BigInteger, nullable=False),
+    sa.Column("currency", sa.String(3), nullable=False),
+    sa.Column("state", sa.Text),
+    sa.Column("channel_refund_no", sa.Text),
+    sa.Column("failure_code", sa.Text),
+    sa.Column("failure_message", sa.Text),
+    sa.Column("refunded_at", sa.DateTime(timezone=True)),
+    # The refund's trace context, so the channel's later notification joins its trace.
+    sa.Column("trace_headers", JSONB, nullable=False),
+    sa.Column("created_at", sa.DateTime(timezone=True), nullable=False, server_default=sa.func.now()),
+    sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False, server_default=sa.func.now()),
+    sa.CheckConstraint("amount_minor > 0", name="refunds_amount_positive"),
 )

@@ -5,6 +5,7 @@ from __future__ import annotations
 import enum
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Literal, assert_never
 
 from paykit.money import Money
 
@@ -14,6 +15,8 @@ class ChargeState(enum.Enum):
     SUCCEEDED = "SUCCEEDED"
     DECLINED = "DECLINED"
     NOT_FOUND = "NOT_FOUND"
+    # Closed before it was paid: it can no longer be paid.
+    CLOSED = "CLOSED"
 
 
 @dataclass(frozen=True)
@@ -43,6 +46,69 @@ class QueryReply:
     paid_at: datetime | None = None
 
 
+class RefundState(enum.Enum):
+    PROCESSING = "PROCESSING"
+    SUCCEEDED = "SUCCEEDED"
+    FAILED = "FAILED"
+    # The channel has no record of the refund.
+    NOT_FOUND = "NOT_FOUND"
+
+
+def refund_state_after(current: RefundState | None, reported: RefundState) -> RefundState | None:
+    """The stored state once the channel reported `reported`; None when nothing is to change.
+
+    A refund only moves forward: (nothing) -> PROCESSING -> SUCCEEDED | FAILED.
+    A late PROCESSING answer or a NOT_FOUND (a query that raced the refund
+    request) never overwrites what the channel said before.
+    """
+    open_states = (None, RefundState.NOT_FOUND)
+    match reported:
+        case RefundState.NOT_FOUND:
+            return None
+        case RefundState.PROCESSING:
+            return reported if current in open_states else None
+        case RefundState.SUCCEEDED | RefundState.FAILED:
+            # A final state is final: a channel contradicting itself changes nothing stored.
+            return reported if current in (*open_states, RefundState.PROCESSING) else None
+        case _:
+            assert_never(reported)
+
+
+@dataclass(frozen=True)
+class RefundCommand:
+    refund_id: str
+    payment_id: str
+    order_id: str
+    amount: Money
+    # The captured amount of the payment (some channels require it with the refund).
+    payment_amount: Money
+    reason: str
+    notify_url: str
+
+
+@dataclass(frozen=True)
+class RefundReply:
+    state: RefundState
+    channel_refund_no: str = ""
+    failure_code: str = ""
+    failure_message: str = ""
+    amount: Money | None = None
+    refunded_at: datetime | None = None
+
+
+class CloseResult(enum.Enum):
+    # Closed, or never reached the channel: nothing can be paid on it now.
+    CLOSED = "CLOSED"
+    # Too late: the payer already paid.
+    ALREADY_PAID = "ALREADY_PAID"
+
+
+@dataclass(frozen=True)
+class CloseReply:
+    result: CloseResult
+    message: str = ""
+
+
 @dataclass(frozen=True)
 class RawExchange:
     """One request to a channel and its answer, kept verbatim for audit."""
@@ -56,13 +122,30 @@ class RawExchange:
 
 
 @dataclass(frozen=True)
-class VerifiedNotification:
+class PaymentNotification:
     channel_notify_id: str
     payment_id: str
     channel_trade_no: str
     succeeded: bool
     amount: Money
     occurred_at: datetime
+    kind: Literal["payment"] = "payment"
+
+
+@dataclass(frozen=True)
+class RefundNotification:
+    channel_notify_id: str
+    refund_id: str
+    payment_id: str
+    channel_refund_no: str
+    succeeded: bool
+    amount: Money
+    occurred_at: datetime
+    kind: Literal["refund"] = "refund"
+
+
+# What a verified webhook carries; `kind` tags the variant (match on the class or on kind).
+VerifiedNotification = PaymentNotification | RefundNotification
 
 
 class NotificationRejected(Exception):
@@ -74,4 +157,11 @@ class NotificationRejected(Exception):
 
 
 class ChannelUnavailable(Exception):
-    """The channel did not answer or answered garbage: the outcome is unknown."""
+    """The channel did not answer or answered garbage: the outcome is unknown.
+
+    `raw` is the exchange as far as it went (the garbage answer, if any), kept for audit.
+    """
+
+    def __init__(self, message: str, raw: RawExchange | None = None) -> None:
+        super().__init__(message)
+        self.raw = raw

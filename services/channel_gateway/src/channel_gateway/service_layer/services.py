@@ -1,14 +1,20 @@
-"""channel-gateway use cases: charge, query, receive a notification."""
+"""channel-gateway use cases: charge, query, close, refund, query a refund, receive a notification.
+
+Every exchange with a channel is stored raw (channel_exchanges), answered
+or not. Charges and refunds are stored before the channel is called, so a
+repeated request finds them and the channel's idempotency key is ours.
+"""
 
 from __future__ import annotations
 
+import dataclasses
 import logging
-from collections.abc import Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Protocol, TypeVar
 
 from paykit.db import run_blocking
-from paykit.errors import InvalidArgument, NotFound, Unavailable
+from paykit.errors import AlreadyExists, InvalidArgument, InvariantViolation, NotFound, Unavailable
 from paykit.ids import IdKind, deterministic_id, new_id
 from paykit.telemetry import inject_carrier
 from sqlalchemy.orm import Session, sessionmaker
@@ -19,13 +25,22 @@ from channel_gateway.domain.channel import (
     ChannelUnavailable,
     ChargeCommand,
     ChargeReply,
+    CloseReply,
+    CloseResult,
     NotificationRejected,
     QueryReply,
     RawExchange,
+    RefundCommand,
+    RefundNotification,
+    RefundReply,
     VerifiedNotification,
 )
+from channel_gateway.service_layer.notifications import Subject, refund_id_of, refund_reply_of, subject_of
 
 log = logging.getLogger(__name__)
+R = TypeVar("R")
+# Work done with the exchange's record, in the same transaction.
+Apply = Callable[[GatewayRepository], None]
 
 
 class NotificationSink(Protocol):
@@ -41,6 +56,12 @@ class NotificationSink(Protocol):
     ) -> None: ...
 
 
+def _failed_exchange(operation: str, exc: ChannelUnavailable) -> RawExchange:
+    if exc.raw is None:
+        return RawExchange(operation, "", 0, "", 0, error=str(exc))
+    return dataclasses.replace(exc.raw, error=str(exc))
+
+
 @dataclass
 class Gateway:
     sessions: sessionmaker[Session]
@@ -54,7 +75,36 @@ class Gateway:
             raise InvalidArgument("channel", f"unknown channel {channel!r}; known: {sorted(self.connectors)}")
         return found
 
-    # -- charge ------------------------------------------------------------
+    # -- every exchange -----------------------------------------------------------------
+    def _store_exchange(
+        self, payment_id: str, channel: str, raw: RawExchange, refund_id: str | None, apply: Apply | None
+    ) -> None:
+        with self.sessions.begin() as session:
+            repo = GatewayRepository(session)
+            repo.record_exchange(payment_id, channel, raw, refund_id)
+            if apply is not None:
+                apply(repo)
+
+    async def _exchange(
+        self,
+        operation: str,
+        channel: str,
+        payment_id: str,
+        call: Awaitable[tuple[R, RawExchange]],
+        apply: Callable[[R], Apply | None],
+        refund_id: str | None = None,
+    ) -> R:
+        """Await the channel; store the raw exchange with `apply(reply)`; UNAVAILABLE if unanswered."""
+        try:
+            reply, raw = await call
+        except ChannelUnavailable as exc:
+            failed = _failed_exchange(operation, exc)
+            await run_blocking(self._store_exchange, payment_id, channel, failed, refund_id, None)
+            raise Unavailable(f"channel {channel} did not answer the {operation}: {exc}") from exc
+        await run_blocking(self._store_exchange, payment_id, channel, raw, refund_id, apply(reply))
+        return reply
+
+    # -- charge, query, close -----------------------------------------------------------
     def _prepare_charge(
         self, command: ChargeCommand, channel: str, trace: dict[str, str]
     ) -> ChargeReply | None:
@@ -62,46 +112,96 @@ class Gateway:
             repo = GatewayRepository(session)
             if repo.add_charge_if_absent(command, channel, trace):
                 return None  # new: nothing answered yet
-            stored = repo.get_charge(command.payment_id)
+            stored = repo.get_charge(command.payment_id, channel)
         # A charge the channel already answered is answered the same way again.
         return stored.reply if stored else None
-
-    def _record(self, payment_id: str, channel: str, raw: RawExchange, reply: ChargeReply | None) -> None:
-        with self.sessions.begin() as session:
-            repo = GatewayRepository(session)
-            repo.record_exchange(payment_id, channel, raw)
-            if reply is not None:
-                repo.record_reply(payment_id, reply)
 
     async def charge(self, command: ChargeCommand, channel: str) -> ChargeReply:
         connector = self.connector(channel)
         previous = await run_blocking(self._prepare_charge, command, channel, inject_carrier())
         if previous is not None:
             return previous
-        try:
-            reply, raw = await connector.charge(command)
-        except ChannelUnavailable as exc:
-            await run_blocking(
-                self._record,
-                command.payment_id,
-                channel,
-                RawExchange("charge", "", 0, "", 0, error=str(exc)),
-                None,
-            )
-            raise Unavailable(f"channel {channel} did not answer the charge: {exc}") from exc
-        await run_blocking(self._record, command.payment_id, channel, raw, reply)
-        return reply
+
+        def apply(reply: ChargeReply) -> Apply:
+            return lambda repo: repo.record_reply(command.payment_id, channel, reply)
+
+        return await self._exchange("charge", channel, command.payment_id, connector.charge(command), apply)
 
     async def query(self, payment_id: str, channel: str) -> QueryReply:
         connector = self.connector(channel)
-        try:
-            reply, raw = await connector.query(payment_id)
-        except ChannelUnavailable as exc:
-            raise Unavailable(f"channel {channel} did not answer the query: {exc}") from exc
-        await run_blocking(self._record, payment_id, channel, raw, None)
-        return reply
+        return await self._exchange("query", channel, payment_id, connector.query(payment_id), lambda _: None)
 
-    # -- notification ------------------------------------------------------
+    async def close(self, payment_id: str, channel: str) -> CloseReply:
+        """Close the charge at the channel; CLOSED also when the channel never received it."""
+        connector = self.connector(channel)
+
+        def apply(reply: CloseReply) -> Apply | None:
+            if reply.result is not CloseResult.CLOSED:
+                return None
+            return lambda repo: repo.record_charge_closed(payment_id, channel)
+
+        return await self._exchange("close", channel, payment_id, connector.close(payment_id), apply)
+
+    # -- refunds ------------------------------------------------------------------------
+    def _prepare_refund(
+        self, command: RefundCommand, channel: str, trace: dict[str, str]
+    ) -> RefundReply | None:
+        with self.sessions.begin() as session:
+            repo = GatewayRepository(session)
+            if repo.add_refund_if_absent(command, channel, trace):
+                return None
+            stored = repo.get_refund(command.refund_id)
+        if stored is None:
+            # The insert found a conflicting row, so the row exists: a bug, never a user error.
+            raise InvariantViolation(f"refund {command.refund_id} neither inserted nor found")
+        asked = (command.payment_id, channel, command.amount)
+        if (stored.payment_id, stored.channel, stored.amount) != asked:
+            raise AlreadyExists(
+                f"refund {command.refund_id} exists for payment {stored.payment_id} at {stored.channel} "
+                f"for {stored.amount}; this request is for {command.payment_id} at {channel} "
+                f"for {command.amount}"
+            )
+        # None: the channel never answered it; asking again is safe, it is idempotent on refund_id.
+        return stored.reply
+
+    @staticmethod
+    def _advance(refund_id: str, payment_id: str, channel: str) -> Callable[[RefundReply], Apply]:
+        """Record a refund answer on the stored refund, when it moves the refund forward."""
+
+        def apply(reply: RefundReply) -> Apply:
+            def advance(repo: GatewayRepository) -> None:
+                repo.advance_refund(refund_id, payment_id, channel, reply)
+
+            return advance
+
+        return apply
+
+    async def refund(self, command: RefundCommand, channel: str) -> RefundReply:
+        connector = self.connector(channel)
+        previous = await run_blocking(self._prepare_refund, command, channel, inject_carrier())
+        if previous is not None:
+            return previous
+        return await self._exchange(
+            "refund",
+            channel,
+            command.payment_id,
+            connector.refund(command),
+            self._advance(command.refund_id, command.payment_id, channel),
+            command.refund_id,
+        )
+
+    async def query_refund(self, refund_id: str, payment_id: str, channel: str) -> RefundReply:
+        connector = self.connector(channel)
+        return await self._exchange(
+            "query_refund",
+            channel,
+            payment_id,
+            connector.query_refund(refund_id, payment_id),
+            self._advance(refund_id, payment_id, channel),
+            refund_id,
+        )
+
+    # -- notifications ------------------------------------------------------------------
     def _store_rejected(self, channel: str, headers: dict[str, str], body: bytes, reason: str) -> None:
         with self.sessions.begin() as session:
             GatewayRepository(session).record_notification(
@@ -115,49 +215,37 @@ class Gateway:
 
     def _store_verified(
         self, channel: str, headers: dict[str, str], body: bytes, note: VerifiedNotification
-    ) -> tuple[str, str, dict[str, str]] | None:
-        """Store the raw notification; (notification id, order id, trace), or None for an unknown payment."""
+    ) -> tuple[str, Subject | str]:
+        """Store the raw notification: (notification id, its subject or why it has none)."""
         notification_id = new_id(IdKind.NOTIFICATION)
         with self.sessions.begin() as session:
             repo = GatewayRepository(session)
-            charge = repo.get_charge(note.payment_id)
-            if charge is None or charge.channel != channel:
-                repo.record_notification(
-                    notification_id=notification_id,
-                    channel=channel,
-                    headers=headers,
-                    body=body,
-                    verdict="REJECTED",
-                    reject_reason=f"no charge {note.payment_id} at {channel}",
-                    channel_notify_id=note.channel_notify_id,
-                    payment_id=note.payment_id,
-                )
-                return None
+            subject = subject_of(repo, channel, note)
             repo.record_notification(
                 notification_id=notification_id,
                 channel=channel,
                 headers=headers,
                 body=body,
-                verdict="VERIFIED",
+                verdict="VERIFIED" if isinstance(subject, Subject) else "REJECTED",
+                reject_reason=subject if isinstance(subject, str) else None,
                 channel_notify_id=note.channel_notify_id,
                 payment_id=note.payment_id,
+                refund_id=refund_id_of(note),
             )
-            return notification_id, charge.order_id, charge.trace_headers
+        return notification_id, subject
 
     def _publish(
-        self,
-        notification_id: str,
-        note: VerifiedNotification,
-        channel: str,
-        order_id: str,
-        trace: Mapping[str, str],
+        self, notification_id: str, note: VerifiedNotification, channel: str, subject: Subject
     ) -> None:
         # Same channel notification id -> same event id, so a channel that
         # repeats itself produces events the consumers' inbox collapses.
         event_id = deterministic_id(IdKind.EVENT, channel, note.channel_notify_id)
-        self.sink.publish(note, channel, order_id, event_id, trace)
+        self.sink.publish(note, channel, subject.order_id, event_id, subject.trace_headers)
         with self.sessions.begin() as session:
-            GatewayRepository(session).mark_published(notification_id, event_id)
+            repo = GatewayRepository(session)
+            repo.mark_published(notification_id, event_id)
+            if isinstance(note, RefundNotification):
+                repo.advance_refund(note.refund_id, note.payment_id, channel, refund_reply_of(note))
 
     async def receive_notification(
         self, channel: str, path: str, headers: Mapping[str, str], body: bytes
@@ -171,9 +259,8 @@ class Gateway:
             log.warning("notification rejected", extra={"channel": channel, "reason": exc.reason})
             await run_blocking(self._store_rejected, channel, kept_headers, body, exc.reason)
             return connector.acknowledgement(False)
-        stored = await run_blocking(self._store_verified, channel, kept_headers, body, note)
-        if stored is None:
-            raise NotFound(f"notification names unknown payment {note.payment_id}")
-        notification_id, order_id, trace = stored
-        await run_blocking(self._publish, notification_id, note, channel, order_id, trace)
+        notification_id, subject = await run_blocking(self._store_verified, channel, kept_headers, body, note)
+        if isinstance(subject, str):
+            raise NotFound(f"notification names nothing of ours: {subject}")
+        await run_blocking(self._publish, notification_id, note, channel, subject)
         return connector.acknowledgement(True)

@@ -8,25 +8,44 @@ from typing import Protocol
 from channel_gateway.domain.channel import (
     ChargeCommand,
     ChargeReply,
+    CloseReply,
     QueryReply,
     RawExchange,
+    RefundCommand,
+    RefundReply,
     VerifiedNotification,
 )
 
 
 class ChannelConnector(Protocol):
+    """Every call raises ChannelUnavailable when the channel did not answer, answered 5xx or garbage."""
+
     name: str
 
     async def charge(self, command: ChargeCommand) -> tuple[ChargeReply, RawExchange]:
-        """Ask the channel to take the money; raises ChannelUnavailable when it did not answer."""
+        """Ask the channel to take the money."""
         ...
 
     async def query(self, payment_id: str) -> tuple[QueryReply, RawExchange]: ...
 
+    async def refund(self, command: RefundCommand) -> tuple[RefundReply, RawExchange]:
+        """Ask the channel to give money back; idempotent at the channel on command.refund_id."""
+        ...
+
+    async def query_refund(self, refund_id: str, payment_id: str) -> tuple[RefundReply, RawExchange]: ...
+
+    async def close(self, payment_id: str) -> tuple[CloseReply, RawExchange]:
+        """Close an unpaid charge so the payer can no longer pay it (also one never received)."""
+        ...
+
     def verify_notification(self, path: str, headers: Mapping[str, str], body: bytes) -> VerifiedNotification:
-        """Verify and parse a webhook; raises NotificationRejected with the reason."""
+        """Verify and parse a webhook (payment or refund); raises NotificationRejected with the reason."""
         ...
 
     def acknowledgement(self, accepted: bool) -> tuple[int, str]:
         """The HTTP status and exact body the channel expects in answer to a notification."""
+        ...
+
+    async def aclose(self) -> None:
+        """Release the connector's connections at shutdown."""
         ...

@@ -3,6 +3,12 @@
 Protocol (documented by the channel, see services/channel_simulator): every
 message carries X-Sim-Merchant, X-Sim-Timestamp and X-Sim-Signature =
 hex HMAC-SHA256(key, ts "\n" METHOD "\n" path "\n" body), valid for 300 s.
+Amounts are decimal strings in the currency's major unit; they become Money
+only here, exactly (Money.parse refuses "19.999" CNY rather than round it).
+
+Every function that reads an answer raises ValueError (or KeyError/TypeError)
+on anything it does not recognise; the connector turns that into
+ChannelUnavailable, because an answer we cannot read is no answer.
 """
 
 from __future__ import annotations
@@ -11,7 +17,7 @@ import hashlib
 import hmac
 import json
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Final
 
 from paykit.money import AmountError, CurrencyError, Money
 
@@ -19,19 +25,35 @@ from channel_gateway.domain.channel import (
     ChargeCommand,
     ChargeReply,
     ChargeState,
+    CloseReply,
+    CloseResult,
     NotificationRejected,
+    PaymentNotification,
     QueryReply,
+    RefundCommand,
+    RefundNotification,
+    RefundReply,
+    RefundState,
     VerifiedNotification,
 )
 
 TIMESTAMP_TOLERANCE_S = 300
 ACK_BODY = "success"
-_STATES = {
+_CHARGE_STATES: Final = {
     "PENDING": ChargeState.PENDING,
     "SUCCESS": ChargeState.SUCCEEDED,
     "DECLINED": ChargeState.DECLINED,
     "NOT_FOUND": ChargeState.NOT_FOUND,
+    "CLOSED": ChargeState.CLOSED,
 }
+_REFUND_STATES: Final = {
+    "PROCESSING": RefundState.PROCESSING,
+    "SUCCESS": RefundState.SUCCEEDED,
+    "FAILED": RefundState.FAILED,
+    "NOT_FOUND": RefundState.NOT_FOUND,
+}
+# The channel's codes for a charge it refuses because the trade was closed (see the simulator's close).
+_CLOSED_CODES: Final = frozenset({"TRADE_CLOSED"})
 
 
 def sign(key: bytes, timestamp: str, method: str, path: str, body: bytes) -> str:
@@ -65,6 +87,9 @@ def check_signature(key: bytes, method: str, path: str, headers: Any, body: byte
         raise NotificationRejected("signature does not match")
 
 
+# -- requests -------------------------------------------------------------------------
+
+
 def charge_body(command: ChargeCommand) -> bytes:
     # Money leaves minor units only here, in the channel's decimal format.
     return json.dumps(
@@ -78,42 +103,138 @@ def charge_body(command: ChargeCommand) -> bytes:
     ).encode()
 
 
+def refund_body(command: RefundCommand) -> bytes:
+    # The sandbox checks the refund against the trade it holds; it does not take the payment amount.
+    return json.dumps(
+        {
+            "out_refund_no": command.refund_id,
+            "out_trade_no": command.payment_id,
+            "amount": command.amount.format(),
+            "currency": command.amount.currency,
+            "notify_url": command.notify_url,
+            "reason": command.reason,
+        }
+    ).encode()
+
+
+# -- answers --------------------------------------------------------------------------
+
+
+def _money(data: dict[str, Any]) -> Money | None:
+    if data.get("amount") is None:
+        return None
+    return Money.parse(data["amount"], data["currency"], allow_zero=False)
+
+
+def _time(value: object) -> datetime | None:
+    if value is None:
+        return None
+    moment = datetime.fromisoformat(str(value))
+    if moment.tzinfo is None:
+        raise ValueError(f"time {value!r} has no UTC offset")
+    return moment
+
+
 def charge_reply(data: dict[str, Any]) -> ChargeReply:
-    state = _STATES.get(str(data.get("result")))
+    result = str(data.get("result"))
+    code, message = str(data.get("code") or ""), str(data.get("message") or "")
+    if result == "INVALID":
+        # Refused outright: no money taken. A closed trade is reported as such.
+        refused = ChargeState.CLOSED if code in _CLOSED_CODES else ChargeState.DECLINED
+        return ChargeReply(refused, decline_code=code, decline_message=message)
+    state = _CHARGE_STATES.get(result)
     if state is None:
-        raise ValueError(f"unexpected charge result {data.get('result')!r}")
+        raise ValueError(f"unexpected charge result {result!r}")
     return ChargeReply(
         state=state,
         channel_trade_no=str(data.get("trade_no") or ""),
         pay_url=str(data.get("qr_code") or ""),
-        decline_code=str(data.get("code") or ""),
-        decline_message=str(data.get("message") or ""),
+        decline_code=code,
+        decline_message=message,
     )
 
 
 def query_reply(data: dict[str, Any]) -> QueryReply:
-    state = _STATES.get(str(data.get("result")))
+    state = _CHARGE_STATES.get(str(data.get("result")))
     if state is None:
         raise ValueError(f"unexpected query result {data.get('result')!r}")
-    amount = Money.parse(data["amount"], data["currency"]) if data.get("amount") else None
-    paid_at = datetime.fromisoformat(data["paid_at"]) if data.get("paid_at") else None
-    return QueryReply(state, str(data.get("trade_no") or ""), amount, paid_at)
+    return QueryReply(state, str(data.get("trade_no") or ""), _money(data), _time(data.get("paid_at")))
+
+
+def refund_reply(data: dict[str, Any]) -> RefundReply:
+    result = str(data.get("result"))
+    code, message = str(data.get("code") or ""), str(data.get("message") or "")
+    if result == "INVALID":
+        # Refused outright (e.g. OUT_REFUND_NO_USED, CURRENCY_MISMATCH): no money moved by this request.
+        return RefundReply(RefundState.FAILED, failure_code=code, failure_message=message)
+    state = _REFUND_STATES.get(result)
+    if state is None:
+        raise ValueError(f"unexpected refund result {result!r}")
+    return RefundReply(
+        state=state,
+        channel_refund_no=str(data.get("refund_no") or ""),
+        failure_code=code,
+        failure_message=message,
+        amount=_money(data),
+        refunded_at=_time(data.get("refunded_at")) if state is RefundState.SUCCEEDED else None,
+    )
+
+
+def close_reply(data: dict[str, Any]) -> CloseReply:
+    result, code = str(data.get("result")), str(data.get("code") or "")
+    if result == "CLOSED":
+        return CloseReply(CloseResult.CLOSED)
+    if result == "INVALID" and code == "TRADE_ALREADY_PAID":
+        return CloseReply(CloseResult.ALREADY_PAID, str(data.get("message") or "the payer already paid"))
+    raise ValueError(f"unexpected close answer {result!r} {code!r}")
+
+
+# -- notifications --------------------------------------------------------------------
+
+
+def _payment_notification(data: dict[str, Any]) -> PaymentNotification:
+    status = data["status"]
+    if status not in ("SUCCESS", "CLOSED", "FAILED"):
+        raise NotificationRejected(f"unknown payment status {status!r}")
+    return PaymentNotification(
+        channel_notify_id=str(data["notify_id"]),
+        payment_id=str(data["out_trade_no"]),
+        channel_trade_no=str(data["trade_no"]),
+        succeeded=status == "SUCCESS",
+        amount=Money.parse(data["amount"], data["currency"], allow_zero=False),
+        occurred_at=_time(data.get("paid_at")) or datetime.now(UTC),
+    )
+
+
+def _refund_notification(data: dict[str, Any]) -> RefundNotification:
+    status = data["status"]
+    if status not in ("SUCCESS", "FAILED"):
+        raise NotificationRejected(f"unknown refund status {status!r}")
+    return RefundNotification(
+        channel_notify_id=str(data["notify_id"]),
+        refund_id=str(data["out_refund_no"]),
+        payment_id=str(data["out_trade_no"]),
+        channel_refund_no=str(data["refund_no"]),
+        succeeded=status == "SUCCESS",
+        amount=Money.parse(data["amount"], data["currency"], allow_zero=False),
+        occurred_at=_time(data.get("refunded_at")) or datetime.now(UTC),
+    )
 
 
 def notification(body: bytes) -> VerifiedNotification:
-    """Parse a notification whose signature was already checked."""
+    """Parse a notification whose signature was already checked; a body without "type" is a payment's."""
     try:
         data = json.loads(body)
-        status = data["status"]
-        amount = Money.parse(data["amount"], data["currency"], allow_zero=False)
-        occurred_at = datetime.fromisoformat(data["paid_at"]) if data.get("paid_at") else datetime.now(UTC)
-        fields = (str(data["notify_id"]), str(data["out_trade_no"]), str(data["trade_no"]))
+        if not isinstance(data, dict):
+            raise TypeError("notification body is not a JSON object")
+        kind = data.get("type", "PAYMENT")
+        if kind == "PAYMENT":
+            return _payment_notification(data)
+        if kind == "REFUND":
+            return _refund_notification(data)
     # AmountError is a ValueError: it must be caught first to keep its precise reason.
     except (AmountError, CurrencyError) as exc:
         raise NotificationRejected(f"amount in wrong format: {exc}") from exc
     except (ValueError, KeyError, TypeError) as exc:
         raise NotificationRejected(f"malformed notification: {exc}") from exc
-    if status not in ("SUCCESS", "CLOSED", "FAILED"):
-        raise NotificationRejected(f"unknown status {status!r}")
-    notify_id, out_trade_no, trade_no = fields
-    return VerifiedNotification(notify_id, out_trade_no, trade_no, status == "SUCCESS", amount, occurred_at)
+    raise NotificationRejected(f"unknown notification type {kind!r}")

@@ -1,0 +1,77 @@
+"""Posting signed notifications to the merchant, retried until acknowledged.
+
+A copy counts as acknowledged only on HTTP 200 with the exact body "success"
+(protocol.ACK_BODY); anything else is retried with a doubling back-off, up to
+NOTIFY_MAX_ATTEMPTS, as real channels do.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import time
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import urlsplit
+
+from aiohttp import ClientError, ClientSession
+
+from channel_simulator.accounts import Deliveries
+from channel_simulator.behaviour import Behaviour
+from channel_simulator.directives import Directives
+from channel_simulator.limits import NOTIFY_FIRST_RETRY_S, NOTIFY_MAX_ATTEMPTS
+from channel_simulator.protocol import ACK_BODY, signed_headers
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class NotifyPlan:
+    drop: bool
+    delay_ms: int
+    copies: int
+
+
+def plan_for(directives: Directives, behaviour: Behaviour) -> NotifyPlan:
+    """The trade's own directives win; the merchant's current behaviour fills the rest."""
+    delay_ms, copies = directives.delay_notify_ms, directives.duplicate_notify
+    return NotifyPlan(
+        drop=directives.drop_notify or behaviour.drop_notifications,
+        delay_ms=behaviour.notify_delay_ms if delay_ms is None else delay_ms,
+        copies=behaviour.duplicate_notifications if copies is None else copies,
+    )
+
+
+@dataclass(frozen=True)
+class Notifier:
+    session: ClientSession
+    merchant_id: str
+    key: bytes
+
+    async def send(self, url: str, payload: dict[str, Any], plan: NotifyPlan, deliveries: Deliveries) -> None:
+        if plan.drop:
+            return
+        if plan.delay_ms:
+            await asyncio.sleep(plan.delay_ms / 1000)
+        body = json.dumps(payload).encode()
+        for _copy in range(max(1, plan.copies)):
+            await self._deliver(url, body, deliveries)
+
+    async def _deliver(self, url: str, body: bytes, deliveries: Deliveries) -> None:
+        path = urlsplit(url).path
+        delay_s = NOTIFY_FIRST_RETRY_S
+        for attempt in range(NOTIFY_MAX_ATTEMPTS):
+            deliveries.sent += 1
+            try:
+                headers = signed_headers(self.merchant_id, self.key, "POST", path, body, time.time())
+                async with self.session.post(url, data=body, headers=headers) as resp:
+                    if resp.status == 200 and (await resp.text()).strip() == ACK_BODY:
+                        deliveries.acked += 1
+                        return
+                    log.info("notification refused", extra={"url": url, "status": resp.status})
+            except (ClientError, TimeoutError, OSError) as exc:
+                log.info("notification not delivered", extra={"url": url, "error": str(exc)})
+            if attempt + 1 < NOTIFY_MAX_ATTEMPTS:
+                await asyncio.sleep(delay_s)
+                delay_s *= 2
