@@ -53,7 +53,9 @@ class PaymentCoreSettings:
     )
     idempotency_in_progress_timeout_s: float = env_field(
         "IDEMPOTENCY_IN_PROGRESS_TIMEOUT_S",
-        default=60.0,
+        # Longer than any one call can take (deadlines are 10-30 s), short enough
+        # that a retry after a crash is not held up for long.
+        default=30.0,
         help="how long a claimed key waits for its request before another may take it over",
     )
     ready_file: Path | None = env_field("READY_FILE", default=None)

@@ -67,6 +67,8 @@ _CHARGE_STATUS = {
     channel_pb2.CHARGE_STATUS_PENDING: ChargeOutcome.PENDING,
     channel_pb2.CHARGE_STATUS_SUCCEEDED: ChargeOutcome.SUCCEEDED,
     channel_pb2.CHARGE_STATUS_DECLINED: ChargeOutcome.DECLINED,
+    # The channel closed this trade before (our close after a lost request): it takes no money.
+    channel_pb2.CHARGE_STATUS_CLOSED: ChargeOutcome.DECLINED,
 }
 _REFUND_STATE = {
     channel_pb2.REFUND_STATE_PROCESSING: RefundAnswer.PROCESSING,

@@ -181,7 +181,13 @@ async def create_payment(core: PaymentCore, command: CreatePayment) -> Payment:
     )
     payment, created = await run_blocking(_store_processing, core, command, channels[0])
     if not created:
-        return payment
+        if payment.status is PaymentStatus.PROCESSING and not payment.channel_trade_no:
+            # Stored, but the charge never got an answer (the process died in between,
+            # or the first call is still running): charge again. The gateway and the
+            # channel are idempotent on the payment id, so this cannot take money twice.
+            channels = [payment.channel]
+        else:
+            return payment
     for position, channel in enumerate(channels):
         answer = await core.gateway.charge(payment)
         await core.health.record_charge(channel, answer)
