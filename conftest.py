@@ -35,10 +35,26 @@ def trace_file() -> Path:
 def suite(trace_file: Path) -> Iterator[Suite]:
     running = Suite(REPO_ROOT / ".run" / "test-suite")
     extra = {"PAYKIT_TRACE_FILE": str(trace_file), "LOG_LEVEL": "INFO"}
+    # Lifecycle timings shortened so fault tests finish in seconds; kept across restarts.
+    timings = {
+        "payment_core": {
+            "PAYMENT_QUERY_SCHEDULE_S": "1,2,3",
+            "PAYMENT_REFUND_RETRY_S": "1,2,3",
+            "PAYMENT_CHANNEL_COOL_DOWN_S": "5",
+            "PAYMENT_SCHEDULER_POLL_S": "0.2",
+            "IDEMPOTENCY_IN_PROGRESS_TIMEOUT_S": "15",
+        },
+        "order": {
+            "ORDER_CLOSE_RETRY_S": "1,2,3",
+            "ORDER_CLOSE_FORCE_AFTER": "10",
+            "ORDER_EXPIRY_POLL_S": "0.5",
+            "IDEMPOTENCY_IN_PROGRESS_TIMEOUT_S": "15",
+        },
+    }
     try:
         running.start(
             extra_env={
-                name: dict(extra)
+                name: {**extra, **timings.get(name, {})}
                 for name in ("order", "payment_core", "channel_gateway", "channel_simulator")
             },
             fresh_databases=True,

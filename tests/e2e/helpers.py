@@ -66,9 +66,7 @@ def new_order(
     )
 
 
-def pay(
-    suite: Suite, order_id: str, metadata: Any = None, method: str = "qr"
-) -> order_pb2.PayOrderResponse:
+def pay(suite: Suite, order_id: str, metadata: Any = None, method: str = "qr") -> order_pb2.PayOrderResponse:
     return orders(suite).PayOrder(
         order_pb2.PayOrderRequest(order_id=order_id, method=method), timeout=30, metadata=metadata
     )
@@ -255,7 +253,9 @@ def money_check(suite: Suite, order_ids: set[str]) -> MoneyCheck:
             continue
         taken += MoneyValue.parse(trade["amount"], trade["currency"]).minor
         returned += sum(
-            MoneyValue.parse(r["amount"], r["currency"]).minor for r in trade["refunds"] if r["status"] == "SUCCESS"
+            MoneyValue.parse(r["amount"], r["currency"]).minor
+            for r in trade["refunds"]
+            if r["status"] == "SUCCESS"
         )
     return MoneyCheck(taken, returned, captured, refunded)
 

@@ -179,8 +179,10 @@ def test_two_hundred_orders_while_payment_core_and_gateway_are_killed(suite: Sui
         f"paid at the channel {len(paid_trades)} (duplicates auto-refunded {duplicates_refunded})\n"
         f"lost {len(lost)}, paid twice {len(paid_twice)}, PAID without a channel payment "
         f"{len(unpaid_but_marked)}\n"
-        f"money: channel took {check.channel_taken / 100:.2f} and returned {check.channel_returned / 100:.2f}; "
-        f"recorded captured {check.recorded_captured / 100:.2f}, refunded {check.recorded_refunded / 100:.2f}\n"
+        f"money: channel took {check.channel_taken / 100:.2f}, "
+        f"returned {check.channel_returned / 100:.2f}; "
+        f"recorded captured {check.recorded_captured / 100:.2f}, "
+        f"refunded {check.recorded_refunded / 100:.2f}\n"
         f"client retries: {dict(load.retries)}, gave up {load.gave_up}"
     )
     assert lost == []

@@ -82,7 +82,11 @@ def test_one_trace_from_create_order_to_the_consumer_that_marks_it_paid(
         ("payment-core", "consume channel.notification_received"),
         ("order", "consume payment.succeeded"),
     }
-    eventually(
-        lambda: wanted <= {(s["service"], s["name"]) for s in spans_of_trace()},
-        "every hop's span in the checkout trace",
-    )
+    try:
+        eventually(
+            lambda: wanted <= {(s["service"], s["name"]) for s in spans_of_trace()},
+            "every hop's span in the checkout trace",
+        )
+    except AssertionError as exc:
+        seen = {(s["service"], s["name"]) for s in spans_of_trace()}
+        raise AssertionError(f"{exc}; missing {wanted - seen}; seen {sorted(seen)}") from exc

@@ -57,7 +57,8 @@ def table_counts(suite: Suite) -> tuple[int, int, int]:
     rows = query(
         suite,
         "payment_core",
-        "select (select count(*) from payments), (select count(*) from refunds), (select count(*) from outbox)",
+        "select (select count(*) from payments), (select count(*) from refunds), "
+        "(select count(*) from outbox)",
     )
     return tuple(rows[0])  # type: ignore[return-value]
 
@@ -117,7 +118,9 @@ def test_close_of_a_paid_order_and_unknown_ids_are_refused(suite: Suite, paid: t
     )
     assert closing.code() == grpc.StatusCode.FAILED_PRECONDITION and "refund" in (closing.details() or "")
     close_payment = rpc_error(
-        lambda: payments(suite).ClosePayment(payment_pb2.ClosePaymentRequest(payment_id=payment_id), timeout=10)
+        lambda: payments(suite).ClosePayment(
+            payment_pb2.ClosePaymentRequest(payment_id=payment_id), timeout=10
+        )
     )
     assert close_payment.code() == grpc.StatusCode.FAILED_PRECONDITION
     assert order_status(suite, order_id) == "PAID"
@@ -243,7 +246,9 @@ def test_operator_disabled_channel_is_skipped(suite: Suite, healthy_channels: No
     )
     assert missing.code() == grpc.StatusCode.INVALID_ARGUMENT and "reason" in violations(missing)
     payments(suite).SetChannelHealth(
-        payment_pb2.SetChannelHealthRequest(channel="simulator", disabled=True, reason="maintenance", actor="ops"),
+        payment_pb2.SetChannelHealthRequest(
+            channel="simulator", disabled=True, reason="maintenance", actor="ops"
+        ),
         timeout=10,
     )
     health = channel_health(suite, "simulator")
@@ -270,6 +275,8 @@ def test_consecutive_unanswered_charges_open_the_circuit_without_failing_over(
     configure_channel(suite, "SIM-MERCHANT-1", unavailable=False)
     # Back up: the channel has no such trades, so at their deadline they are closed, never paid.
     for order_id, _ in at_simulator:
-        eventually(lambda o=order_id: order_status(suite, o) == "CLOSED", "unknown payment's order closed", 60)
+        eventually(
+            lambda o=order_id: order_status(suite, o) == "CLOSED", "unknown payment's order closed", 60
+        )
     for _, reply in at_simulator:
         assert status_name(get_payment(suite, reply.payment_id)) == "FAILED"

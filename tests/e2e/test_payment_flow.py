@@ -16,6 +16,7 @@ from paykit.messaging.topics import ORDER_EVENTS, PAYMENT_EVENTS
 from tests.e2e.helpers import (
     count_events,
     eventually,
+    get_payment,
     new_order,
     pay,
     payment_status,
@@ -86,12 +87,18 @@ def test_same_notification_delivered_five_times_changes_state_once(
     assert count_events(suite, PAYMENT_EVENTS, "payment.succeeded", paid.payment_id) == 1
 
 
+# The suite's channels are the simulator's merchant accounts.
+MERCHANT_OF_CHANNEL = {"simulator": "SIM-MERCHANT-1", "simulator_b": "SIM-MERCHANT-2"}
+
+
 def _post_notification(suite: Suite, body: dict[str, object], key: bytes) -> tuple[int, str]:
+    """Post as the channel the payment was routed to would."""
     raw = json.dumps(body).encode()
-    headers = transformers.auth_headers(
-        "SIM-MERCHANT-1", key, "POST", "/webhooks/simulator", raw, int(time.time())
-    )
-    request = urllib.request.Request(suite.webhook_url, data=raw, method="POST", headers=headers)
+    channel = get_payment(suite, str(body["out_trade_no"])).channel
+    path = f"/webhooks/{channel}"
+    headers = transformers.auth_headers(MERCHANT_OF_CHANNEL[channel], key, "POST", path, raw, int(time.time()))
+    url = suite.webhook_url.rsplit("/webhooks/", 1)[0] + path
+    request = urllib.request.Request(url, data=raw, method="POST", headers=headers)
     try:
         with urllib.request.urlopen(request, timeout=10) as resp:
             return resp.status, resp.read().decode()

@@ -12,8 +12,8 @@ from paykit.messaging.topics import ORDER_EVENTS, REFUND_EVENTS
 
 from tests.e2e.helpers import (
     count_events,
-    eventually,
     events_on,
+    eventually,
     get_order,
     get_payment,
     history,
@@ -71,8 +71,14 @@ def test_partial_and_repeated_refunds_never_exceed_the_payment(suite: Suite) -> 
     for refund in refunds:
         assert history(refund) == [("PENDING", "PROCESSING"), ("PROCESSING", "SUCCEEDED")]
         assert count_events(suite, REFUND_EVENTS, "refund.succeeded", refund.refund_id) == 1
-    assert sum(1 for _, e in events_on(suite, ORDER_EVENTS) if e.event_type == "order.refunded"
-               and e.aggregate_id == order_id) == 3
+    assert (
+        sum(
+            1
+            for _, e in events_on(suite, ORDER_EVENTS)
+            if e.event_type == "order.refunded" and e.aggregate_id == order_id
+        )
+        == 3
+    )
     check = wait_money_balanced(suite, {order_id})
     assert check.channel_returned == 10_000
 
@@ -89,8 +95,10 @@ def test_twenty_concurrent_refunds_of_ten_against_one_hundred_exactly_ten_succee
 
     with ThreadPoolExecutor(max_workers=20) as pool:
         outcomes = list(pool.map(attempt, range(20)))
-    print(f"\n20 concurrent refunds of 10.00 against 100.00: {outcomes.count('OK')} accepted, "
-          f"{outcomes.count('FAILED_PRECONDITION')} refused")
+    print(
+        f"\n20 concurrent refunds of 10.00 against 100.00: {outcomes.count('OK')} accepted, "
+        f"{outcomes.count('FAILED_PRECONDITION')} refused"
+    )
     assert outcomes.count("OK") == 10
     assert outcomes.count("FAILED_PRECONDITION") == 10
     eventually(lambda: refunds_settled(suite, order_id), "every refund settled", WAIT_S)
@@ -102,7 +110,9 @@ def test_twenty_concurrent_refunds_of_ten_against_one_hundred_exactly_ten_succee
     assert sum(1 for r in trade["refunds"] if r["status"] == "SUCCESS") == 10
     check = wait_money_balanced(suite, {order_id})
     assert check.channel_returned == check.recorded_refunded == 10_000
-    print(f"total refunded: {check.recorded_refunded / 100:.2f} (channel: {check.channel_returned / 100:.2f})")
+    print(
+        f"total refunded: {check.recorded_refunded / 100:.2f} (channel: {check.channel_returned / 100:.2f})"
+    )
 
 
 def test_refund_notification_before_the_refund_answer_goes_through_processing(suite: Suite) -> None:

@@ -79,6 +79,17 @@ class ServiceProcess:
             self.popen.poll()
 
 
+# The local suite's channels and routing: two sandbox merchant accounts, "qr"
+# split between them by weight, "wallet" at the second. Any may be overridden.
+ROUTING_RULES = json.dumps(
+    [
+        {"method": "qr", "channels": {"simulator": 1, "simulator_b": 1}},
+        {"method": "wallet", "channels": {"simulator_b": 1}},
+    ]
+)
+PAYMENT_METHODS = "qr,wallet"
+
+
 @dataclass
 class Suite:
     run_dir: Path
@@ -86,6 +97,8 @@ class Suite:
     database_urls: dict[str, str] = field(default_factory=dict)
     simulator_secret: str = ""
     services: dict[str, ServiceProcess] = field(default_factory=dict)
+    # Per service, env given at start() that every (re)start keeps.
+    base_env: dict[str, dict[str, str]] = field(default_factory=dict)
     _stops: list[Any] = field(default_factory=list)
 
     # -- addresses ---------------------------------------------------------
@@ -131,10 +144,12 @@ class Suite:
             "payment_core": {
                 "PAYMENT_DATABASE_URL": self.database_urls.get("payment_core", ""),
                 "PAYMENT_GRPC_LISTEN": "127.0.0.1:0",
+                "PAYMENT_ROUTING_RULES": ROUTING_RULES,
             },
             "order": {
                 "ORDER_DATABASE_URL": self.database_urls.get("order", ""),
                 "ORDER_GRPC_LISTEN": "127.0.0.1:0",
+                "ORDER_PAYMENT_METHODS": PAYMENT_METHODS,
             },
         }[name]
         deps: dict[str, str] = {}
@@ -144,7 +159,7 @@ class Suite:
             deps["CHANNEL_GATEWAY_TARGET"] = self.grpc_target("channel_gateway")
         if name == "order":
             deps["PAYMENT_CORE_TARGET"] = self.grpc_target("payment_core")
-        return {**common, **per_service, **deps, **extra}
+        return {**common, **per_service, **deps, **self.base_env.get(name, {}), **extra}
 
     def start_service(self, name: str, extra_env: dict[str, str] | None = None) -> ServiceProcess:
         module = {"order": "order_service"}.get(name, name)
@@ -174,9 +189,10 @@ class Suite:
         self, extra_env: dict[str, dict[str, str]] | None = None, fresh_databases: bool = False
     ) -> None:
         self.simulator_secret = self.simulator_secret or secrets.token_hex(16)
+        self.base_env = {name: dict(env) for name, env in (extra_env or {}).items()}
         self.start_infrastructure(fresh_databases)
         for name in START_ORDER:
-            self.start_service(name, (extra_env or {}).get(name))
+            self.start_service(name)
         self.write_record()
 
     def write_record(self) -> None:

@@ -6,6 +6,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from paykit.money import Money
+from paykit.telemetry import inject_carrier
 from sqlalchemy import bindparam, func, select, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.orm import Session
@@ -65,6 +66,7 @@ class RefundRepository:
                 "automatic": refund.automatic,
                 "created_at": refund.created_at,
                 "next_attempt_at": refund.next_attempt_at,
+                "trace_headers": inject_carrier(),
             },
         ).first()
         return inserted is not None
@@ -127,7 +129,7 @@ class RefundRepository:
         )
         return [_to_domain(row) for row in rows]
 
-    def claim_due(self, now: datetime, limit: int, lease: timedelta) -> list[Refund]:
+    def claim_due(self, now: datetime, limit: int, lease: timedelta) -> list[tuple[Refund, dict[str, str]]]:
         """Open refunds due for a submit or a query, leased like payments' queries."""
         rows = self._session.execute(
             select(refunds)
@@ -142,4 +144,4 @@ class RefundRepository:
                 .where(refunds.c.refund_id.in_([r.refund_id for r in rows]))
                 .values(next_attempt_at=now + lease)
             )
-        return [_to_domain(row) for row in rows]
+        return [(_to_domain(row), dict(row.trace_headers)) for row in rows]

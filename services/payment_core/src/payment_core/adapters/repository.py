@@ -6,6 +6,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from paykit.money import Money
+from paykit.telemetry import inject_carrier
 from sqlalchemy import bindparam, delete, func, select, text, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.orm import Session
@@ -87,6 +88,7 @@ class PaymentRepository:
                 "created_at": payment.created_at,
                 "expires_at": payment.expires_at,
                 "next_query_at": payment.next_query_at,
+                "trace_headers": inject_carrier(),
             },
         ).first()
         return inserted is not None
@@ -187,7 +189,7 @@ class PaymentRepository:
         ).first()
         return _to_domain(row) if row else None
 
-    def claim_due(self, now: datetime, limit: int, lease: timedelta) -> list[Payment]:
+    def claim_due(self, now: datetime, limit: int, lease: timedelta) -> list[tuple[Payment, dict[str, str]]]:
         """Open payments whose next query is due, leased so no other worker takes them meanwhile.
 
         A worker that dies holding the lease loses nothing: the payment is due
@@ -206,7 +208,7 @@ class PaymentRepository:
                 .where(payments.c.payment_id.in_([r.payment_id for r in rows]))
                 .values(next_query_at=now + lease)
             )
-        return [_to_domain(row) for row in rows]
+        return [(_to_domain(row), dict(row.trace_headers)) for row in rows]
 
     def count_open_due(self, now: datetime) -> int:
         return int(

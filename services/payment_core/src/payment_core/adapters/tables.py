@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sqlalchemy as sa
+from sqlalchemy.dialects.postgresql import JSONB
 
 metadata = sa.MetaData()
 
@@ -33,6 +34,8 @@ payments = sa.Table(
     sa.Column("auto_refund_id", sa.Text),
     sa.Column("next_query_at", sa.DateTime(timezone=True)),
     sa.Column("query_attempts", sa.Integer, nullable=False, server_default="0"),
+    # The trace of the request that created it: later queries and closes join that trace.
+    sa.Column("trace_headers", JSONB, nullable=False, server_default="{}"),
 )
 
 payment_state_changes = sa.Table(
@@ -79,6 +82,7 @@ refunds = sa.Table(
     sa.Column("next_attempt_at", sa.DateTime(timezone=True)),
     sa.Column("attempts", sa.Integer, nullable=False, server_default="0"),
     sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False, server_default=sa.func.now()),
+    sa.Column("trace_headers", JSONB, nullable=False, server_default="{}"),
 )
 
 refund_state_changes = sa.Table(

@@ -19,6 +19,7 @@ from datetime import datetime
 from typing import TypeVar
 
 from paykit.db import run_blocking
+from paykit.telemetry import extract_context, tracer
 
 from payment_core.adapters.gateway_client import QueryOutcome
 from payment_core.domain import payment as model
@@ -33,19 +34,23 @@ from payment_core.service_layer.payments import apply_channel_result
 log = logging.getLogger(__name__)
 
 T = TypeVar("T")
+_tracer = tracer("payment_core.order_loss")
 BATCH = 50
 # Channel calls in flight at once per tick: enough to drain a backlog, not to flood a channel.
 CONCURRENCY = 16
 
 
-def _claim_payments(core: PaymentCore) -> list[Payment]:
+Traced = tuple[T, dict[str, str]]
+
+
+def _claim_payments(core: PaymentCore) -> list[Traced[Payment]]:
     with core.uow_factory() as uow:
         claimed = uow.payments.claim_due(now_utc(), BATCH, core.lifecycle.lease)
         uow.commit()
         return claimed
 
 
-def _claim_refunds(core: PaymentCore) -> list[Refund]:
+def _claim_refunds(core: PaymentCore) -> list[Traced[Refund]]:
     with core.uow_factory() as uow:
         claimed = uow.refunds.claim_due(now_utc(), BATCH, core.lifecycle.lease)
         uow.commit()
@@ -107,13 +112,17 @@ async def resolve_refund(core: PaymentCore, refund: Refund) -> None:
         await refunds.query(core, refund)
 
 
-async def _each(items: Sequence[T], work: Callable[[T], Awaitable[None]]) -> None:
+async def _each(items: Sequence[Traced[T]], what: str, work: Callable[[T], Awaitable[None]]) -> None:
     gate = asyncio.Semaphore(CONCURRENCY)
 
-    async def one(item: T) -> None:
+    async def one(traced: Traced[T]) -> None:
+        item, carrier = traced
         async with gate:
             try:
-                await work(item)
+                # In the trace of the request that created the payment or refund, so
+                # one trace shows a payment from CreateOrder to its late resolution.
+                with _tracer.start_as_current_span(what, context=extract_context(carrier)):
+                    await work(item)
             except Exception:
                 # One bad item must not stop the batch; its lease ends and it is tried again.
                 log.exception("order-loss work failed", extra={"item": repr(item)[:200]})
@@ -125,6 +134,6 @@ async def tick(core: PaymentCore) -> int:
     """One pass: everything due now. Returns how many items were handled (0: idle)."""
     payments = await run_blocking(_claim_payments, core)
     refund_batch = await run_blocking(_claim_refunds, core)
-    await _each(payments, lambda p: resolve_payment(core, p))
-    await _each(refund_batch, lambda r: resolve_refund(core, r))
+    await _each(payments, "order-loss payment check", lambda p: resolve_payment(core, p))
+    await _each(refund_batch, "order-loss refund check", lambda r: resolve_refund(core, r))
     return len(payments) + len(refund_batch)
