@@ -12,7 +12,11 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from paykit.devstack.fixtures import claim_run_dir
+from paykit.devstack.kafka import acquire_kafka
+from paykit.devstack.postgres import PostgresServer, acquire_postgres
 from paykit.devstack.suite import Suite
+from paykit.messaging.topics import create_topics
 
 REPO_ROOT = Path(__file__).resolve().parent
 
@@ -21,6 +25,38 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     for item in items:
         if "tests/e2e" in str(item.path):
             item.add_marker(pytest.mark.e2e)
+
+
+@pytest.fixture(scope="session")
+def shared_run_dir() -> Iterator[Path]:
+    """`.run/test-shared` (or a numbered sibling while another session holds it): the
+    Postgres cluster and broker every library and service test shares, started once."""
+    run_dir, release = claim_run_dir("test-shared")
+    try:
+        yield run_dir
+    finally:
+        release()
+
+
+@pytest.fixture(scope="session")
+def shared_postgres(shared_run_dir: Path) -> Iterator[PostgresServer]:
+    """Tests make their own fresh databases on it (paykit.devstack.fixtures.create_fresh_database)."""
+    server, stop = acquire_postgres(shared_run_dir)
+    try:
+        yield server
+    finally:
+        stop()
+
+
+@pytest.fixture(scope="session")
+def shared_kafka_bootstrap(shared_run_dir: Path) -> Iterator[str]:
+    """A running broker with every declared topic (and its .dlq) created."""
+    server, stop = acquire_kafka(shared_run_dir)
+    try:
+        create_topics(server.bootstrap_servers)
+        yield server.bootstrap_servers
+    finally:
+        stop()
 
 
 @pytest.fixture(scope="session")

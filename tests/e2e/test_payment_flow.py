@@ -96,7 +96,8 @@ def _post_notification(suite: Suite, body: dict[str, object], key: bytes) -> tup
     raw = json.dumps(body).encode()
     channel = get_payment(suite, str(body["out_trade_no"])).channel
     path = f"/webhooks/{channel}"
-    headers = transformers.auth_headers(MERCHANT_OF_CHANNEL[channel], key, "POST", path, raw, int(time.time()))
+    merchant = MERCHANT_OF_CHANNEL[channel]
+    headers = transformers.auth_headers(merchant, key, "POST", path, raw, int(time.time()))
     url = suite.webhook_url.rsplit("/webhooks/", 1)[0] + path
     request = urllib.request.Request(url, data=raw, method="POST", headers=headers)
     try:

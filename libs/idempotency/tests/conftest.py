@@ -1,7 +1,7 @@
 """A real PostgreSQL database holding idempotency_keys, and a real gRPC server to call.
 
 Postgres comes from paykit.devstack (PAYKIT_POSTGRES_URL, a container, or a
-private cluster under `<repo>/.run/test-libs[-N]`); nothing is mocked or
+private cluster under `<repo>/.run/test-shared`); nothing is mocked or
 skipped. The table is made by the shipped migration function, so the tests
 exercise exactly what a service's Alembic history creates.
 
@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import pathlib
 import uuid
 from collections import Counter
 from collections.abc import AsyncIterator, Callable, Iterator, Mapping
@@ -28,15 +27,14 @@ from alembic.migration import MigrationContext
 from alembic.operations import Operations
 from google.protobuf.timestamp_pb2 import Timestamp
 from paykit.db import create_engine_for
-from paykit.devstack.fixtures import claim_run_dir, create_fresh_database, drop_database
-from paykit.devstack.postgres import PostgresServer, acquire_postgres
+from paykit.devstack.fixtures import create_fresh_database, drop_database
+from paykit.devstack.postgres import PostgresServer
 from paykit.errors import FailedPrecondition
 from paykit.grpckit.server import create_server
 from paykit.idempotency import IdempotencyInterceptor, KeyRule, create_idempotency_table_v1, full_method
 from paykit.order.v1 import order_pb2, order_pb2_grpc
 from sqlalchemy import Engine, text
 
-RUN_DIR_NAME = "test-libs"
 DATABASE_PREFIX = "idemtest_"
 SERVICE = order_pb2.DESCRIPTOR.services_by_name["OrderService"]
 # Each caller's blocking DB work holds one connection at a time; the largest
@@ -166,22 +164,8 @@ def idem_serve(idem_engine: Engine, idem_clean_table: None) -> Serve:
 
 
 @pytest.fixture(scope="session")
-def idem_run_dir() -> Iterator[pathlib.Path]:
-    """`.run/test-libs`, or a numbered sibling while another pytest session holds it."""
-    run_dir, release = claim_run_dir(RUN_DIR_NAME)
-    try:
-        yield run_dir
-    finally:
-        release()
-
-
-@pytest.fixture(scope="session")
-def idem_postgres_server(idem_run_dir: pathlib.Path) -> Iterator[PostgresServer]:
-    server, stop = acquire_postgres(idem_run_dir)
-    try:
-        yield server
-    finally:
-        stop()
+def idem_postgres_server(shared_postgres: PostgresServer) -> PostgresServer:
+    return shared_postgres
 
 
 @pytest.fixture(scope="session")

@@ -1,10 +1,9 @@
 """Real Postgres and a real Kafka broker for the messaging library's tests.
 
-Both are started on demand (or taken from PAYKIT_POSTGRES_URL /
-KAFKA_BOOTSTRAP_SERVERS) under `<repo>/.run/test-libs`, a run dir of its own
-so this cluster never collides with the e2e suite's (a concurrent pytest
-session gets `.run/test-libs-1`, ...; see claim_run_dir). Nothing is skipped when
-a server is missing: it is started, and a failure to start fails the tests.
+Both are the session's shared servers (root conftest: started on demand under
+`<repo>/.run/test-shared`, or taken from PAYKIT_POSTGRES_URL /
+KAFKA_BOOTSTRAP_SERVERS). Nothing is skipped when a server is missing: it is
+started, and a failure to start fails the tests.
 
 Fixture names carry a `msg_` prefix so they cannot clash with session
 fixtures a repo-level conftest may define for every test.
@@ -12,25 +11,21 @@ fixtures a repo-level conftest may define for every test.
 
 from __future__ import annotations
 
-import pathlib
 from collections.abc import Callable, Iterator
 
 import pytest
 from paykit.db import create_engine_for
 from paykit.devstack.fixtures import (
-    claim_run_dir,
     create_fresh_database,
     create_test_topic,
     delete_kafka_topics,
     drop_database,
 )
-from paykit.devstack.kafka import acquire_kafka
-from paykit.devstack.postgres import PostgresServer, acquire_postgres
+from paykit.devstack.postgres import PostgresServer
 from paykit.messaging import schema
-from paykit.messaging.topics import create_topics, dlq_of
+from paykit.messaging.topics import dlq_of
 from sqlalchemy import Engine, text
 
-RUN_DIR_NAME = "test-libs"
 DATABASE_PREFIX = "msgtest_"
 # A table the tests' handlers write to, so "the effect happened once" is countable.
 EFFECTS_DDL = """
@@ -43,23 +38,8 @@ CREATE TABLE IF NOT EXISTS test_effects (
 
 
 @pytest.fixture(scope="session")
-def msg_run_dir() -> Iterator[pathlib.Path]:
-    """`.run/test-libs`, or a numbered sibling while another pytest session holds it:
-    two sessions on one run dir would stop each other's servers."""
-    run_dir, release = claim_run_dir(RUN_DIR_NAME)
-    try:
-        yield run_dir
-    finally:
-        release()
-
-
-@pytest.fixture(scope="session")
-def msg_postgres_server(msg_run_dir: pathlib.Path) -> Iterator[PostgresServer]:
-    server, stop = acquire_postgres(msg_run_dir)
-    try:
-        yield server
-    finally:
-        stop()
+def msg_postgres_server(shared_postgres: PostgresServer) -> PostgresServer:
+    return shared_postgres
 
 
 @pytest.fixture(scope="session")
@@ -100,14 +80,9 @@ def msg_clean_tables(msg_engine: Engine) -> None:
 
 
 @pytest.fixture(scope="session")
-def msg_kafka_bootstrap(msg_run_dir: pathlib.Path) -> Iterator[str]:
-    """A running broker with every declared topic (and its .dlq) created."""
-    server, stop = acquire_kafka(msg_run_dir)
-    try:
-        create_topics(server.bootstrap_servers)
-        yield server.bootstrap_servers
-    finally:
-        stop()
+def msg_kafka_bootstrap(shared_kafka_bootstrap: str) -> str:
+    """The shared broker, every declared topic (and its .dlq) created (root conftest)."""
+    return shared_kafka_bootstrap
 
 
 @pytest.fixture

@@ -8,7 +8,6 @@ the tests. Fixture names carry a `gw_` prefix so they cannot clash with others.
 
 from __future__ import annotations
 
-import pathlib
 from collections.abc import Callable, Iterator
 
 import pytest
@@ -16,34 +15,18 @@ from channel_gateway.bootstrap import migrate
 from channel_simulator.behaviour import Behaviour
 from channel_simulator.harness import LoopThread
 from paykit.db import create_engine_for
-from paykit.devstack.fixtures import claim_run_dir, create_fresh_database, drop_database
-from paykit.devstack.kafka import acquire_kafka
-from paykit.devstack.postgres import PostgresServer, acquire_postgres
-from paykit.messaging.topics import create_topics
+from paykit.devstack.fixtures import create_fresh_database, drop_database
+from paykit.devstack.postgres import PostgresServer
 
 from services.channel_gateway.tests.integration.support import Stack, start_stack, stop_stack
 
-RUN_DIR_NAME = "test-channel-gateway"
 DATABASE_PREFIX = "gwtest_"
 POOL_SIZE = 8
 
 
 @pytest.fixture(scope="session")
-def gw_run_dir() -> Iterator[pathlib.Path]:
-    run_dir, release = claim_run_dir(RUN_DIR_NAME)
-    try:
-        yield run_dir
-    finally:
-        release()
-
-
-@pytest.fixture(scope="session")
-def gw_postgres(gw_run_dir: pathlib.Path) -> Iterator[PostgresServer]:
-    server, stop = acquire_postgres(gw_run_dir)
-    try:
-        yield server
-    finally:
-        stop()
+def gw_postgres(shared_postgres: PostgresServer) -> PostgresServer:
+    return shared_postgres
 
 
 @pytest.fixture(scope="session")
@@ -62,13 +45,8 @@ def gw_fresh_database(gw_postgres: PostgresServer) -> Iterator[Callable[[], str]
 
 
 @pytest.fixture(scope="session")
-def gw_kafka(gw_run_dir: pathlib.Path) -> Iterator[str]:
-    server, stop = acquire_kafka(gw_run_dir)
-    try:
-        create_topics(server.bootstrap_servers)
-        yield server.bootstrap_servers
-    finally:
-        stop()
+def gw_kafka(shared_kafka_bootstrap: str) -> str:
+    return shared_kafka_bootstrap
 
 
 @pytest.fixture(scope="session")

@@ -12,7 +12,6 @@ define the same name.
 
 from __future__ import annotations
 
-import pathlib
 from collections.abc import Callable, Iterator
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
@@ -26,8 +25,8 @@ from order_service.entrypoints.consumers import CONSUMER_NAME, EVENT_TYPES, hand
 from order_service.service_layer.services import UowFactory
 from order_service.service_layer.unit_of_work import OrderUnitOfWork
 from paykit.db import create_engine_for, session_factory
-from paykit.devstack.fixtures import claim_run_dir, create_fresh_database, drop_database
-from paykit.devstack.postgres import PostgresServer, acquire_postgres
+from paykit.devstack.fixtures import create_fresh_database, drop_database
+from paykit.devstack.postgres import PostgresServer
 from paykit.errors import DomainError
 from paykit.events.v1.envelope_pb2 import Envelope
 from paykit.ids import IdKind, new_id
@@ -37,26 +36,12 @@ from paykit.money import Money
 from sqlalchemy import Engine, text
 from sqlalchemy.orm import Session, sessionmaker
 
-RUN_DIR_NAME = "test-order"
 DATABASE_PREFIX = "ordertest_"
 
 
 @pytest.fixture(scope="session")
-def order_run_dir() -> Iterator[pathlib.Path]:
-    run_dir, release = claim_run_dir(RUN_DIR_NAME)
-    try:
-        yield run_dir
-    finally:
-        release()
-
-
-@pytest.fixture(scope="session")
-def order_postgres(order_run_dir: pathlib.Path) -> Iterator[PostgresServer]:
-    server, stop = acquire_postgres(order_run_dir)
-    try:
-        yield server
-    finally:
-        stop()
+def order_postgres(shared_postgres: PostgresServer) -> PostgresServer:
+    return shared_postgres
 
 
 @pytest.fixture(scope="module")
