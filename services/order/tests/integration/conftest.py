@@ -1,9 +1,8 @@
 """A real PostgreSQL for the order service's integration tests, and a stand-in
 for payment-core (another team's service) behind the order service's PaymentPort.
 
-The server is started on demand (or taken from PAYKIT_POSTGRES_URL) under
-`<repo>/.run/test-order`, a run dir of its own (a concurrent session gets
-`test-order-1`, ...). Each test module gets a fresh database migrated by the
+The server is the session's shared one (root conftest: started on demand under
+`<repo>/.run/test-shared`, or taken from PAYKIT_POSTGRES_URL). Each test module gets a fresh database migrated by the
 service's own Alembic history, so the migrations are tested too.
 
 Fixture names carry an `order_` prefix where a repo-level conftest could

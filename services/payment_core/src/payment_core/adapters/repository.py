@@ -12,7 +12,7 @@ from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.orm import Session
 
 from payment_core.adapters.tables import order_closures, payment_flags, payment_state_changes, payments
-from payment_core.domain.payment import CAPTURED_STATES, Payment, PaymentStatus, StateChange
+from payment_core.domain.payment import Payment, PaymentStatus, StateChange
 
 # Hot statements are built once and executed with parameters, which skips
 # constructing them and computing their cache keys on every call.
@@ -28,15 +28,21 @@ _SAVE = (
 )
 _RECORD_CHANGE = payment_state_changes.insert()
 _OPEN = [PaymentStatus.PROCESSING.value, PaymentStatus.UNKNOWN.value]
-_CAPTURED = [s.value for s in CAPTURED_STATES]
 # Serialises everything that decides "is this order already paid or closed?"
 # without locking rows of other payments. Taken after the payment's own row lock.
+# The reads run in a statement after the lock's: in READ COMMITTED each statement
+# sees what committed before it started, so only then do they see the work of
+# whoever held the lock before us (one statement would read its start snapshot).
 _LOCK_ORDER = text("SELECT pg_advisory_xact_lock(hashtextextended(:order_id, 7))")
-# The same lock and the order's closure state in one round trip (CreatePayment's hot path).
-_LOCK_ORDER_READ_CLOSURE = text(
-    "SELECT pg_advisory_xact_lock(hashtextextended(:order_id, 7)), "
+# The payment that paid the order (captured, not itself a duplicate) and the
+# order's closure state, in one round trip.
+_PAID_BY_AND_CLOSURE = text(
+    "SELECT (SELECT payment_id FROM payments WHERE order_id = :order_id AND payment_id <> :payment_id "
+    " AND status IN ('SUCCEEDED', 'PARTIALLY_REFUNDED', 'REFUNDED') AND duplicate_reason IS NULL "
+    " ORDER BY succeeded_at LIMIT 1) AS paid_by, "
     "(SELECT state FROM order_closures WHERE order_id = :order_id) AS state"
 )
+_CLOSURE = text("SELECT state FROM order_closures WHERE order_id = :order_id")
 
 
 def _to_domain(row: Any) -> Payment:
@@ -167,27 +173,17 @@ class PaymentRepository:
             for row in rows
         ]
 
-    def lock_order(self, order_id: str) -> None:
+    def lock_order_and_read_paid_by(self, order_id: str, payment_id: str) -> tuple[str | None, str | None]:
+        """Under the order's lock: (the other payment that paid the order, the closure state)."""
         self._session.execute(_LOCK_ORDER, {"order_id": order_id})
+        row = self._session.execute(
+            _PAID_BY_AND_CLOSURE, {"order_id": order_id, "payment_id": payment_id}
+        ).one()
+        return row.paid_by, row.state
 
     def lock_order_and_read_closure(self, order_id: str) -> str | None:
-        row = self._session.execute(_LOCK_ORDER_READ_CLOSURE, {"order_id": order_id}).one()
-        return str(row.state) if row.state is not None else None
-
-    def paying_payment_of_order(self, order_id: str, other_than: str) -> Payment | None:
-        """The payment that paid the order: captured and not itself a duplicate."""
-        row = self._session.execute(
-            select(payments)
-            .where(
-                payments.c.order_id == order_id,
-                payments.c.payment_id != other_than,
-                payments.c.status.in_(_CAPTURED),
-                payments.c.duplicate_reason.is_(None),
-            )
-            .order_by(payments.c.succeeded_at)
-            .limit(1)
-        ).first()
-        return _to_domain(row) if row else None
+        self._session.execute(_LOCK_ORDER, {"order_id": order_id})
+        return self._session.execute(_CLOSURE, {"order_id": order_id}).scalar_one_or_none()
 
     def claim_due(self, now: datetime, limit: int, lease: timedelta) -> list[tuple[Payment, dict[str, str]]]:
         """Open payments whose next query is due, leased so no other worker takes them meanwhile.
@@ -220,11 +216,6 @@ class PaymentRepository:
         )
 
     # -- order closures ------------------------------------------------------
-    def closure_state(self, order_id: str) -> str | None:
-        return self._session.execute(
-            select(order_closures.c.state).where(order_closures.c.order_id == order_id)
-        ).scalar_one_or_none()
-
     def set_closure(self, order_id: str, state: str, reason: str) -> None:
         stmt = insert(order_closures).values(order_id=order_id, state=state, reason=reason)
         self._session.execute(

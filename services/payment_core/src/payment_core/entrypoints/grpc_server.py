@@ -132,7 +132,7 @@ class PaymentServicer(payment_pb2_grpc.PaymentServiceServicer):
             expires_at=from_timestamp(request.expires_at) if request.HasField("expires_at") else None,
         )
         payment = await payments.create_payment(self._core, command)
-        return payment_to_proto(await self._view(payment.payment_id))
+        return payment_to_proto(await run_blocking(payments.view_of, self._core.uow_factory, payment))
 
     async def GetPayment(
         self, request: payment_pb2.GetPaymentRequest, context: grpc.aio.ServicerContext

@@ -143,17 +143,16 @@ def _begin_order_close(
     return state, payments
 
 
-def _finish_order_close(uow_factory: UowFactory, order_id: str, reason: str) -> Payment | None:
-    """Write CLOSED unless a payment paid the order meanwhile (then lift the closure)."""
+def _finish_order_close(uow_factory: UowFactory, order_id: str, reason: str) -> str | None:
+    """Write CLOSED unless a payment paid the order meanwhile (then lift the closure and name it)."""
     with uow_factory() as uow:
-        uow.payments.lock_order(order_id)
-        paying = uow.payments.paying_payment_of_order(order_id, other_than="")
-        if paying is not None:
+        paid_by, _ = uow.payments.lock_order_and_read_paid_by(order_id, payment_id="")
+        if paid_by is not None:
             uow.payments.clear_closure(order_id)
         else:
             uow.payments.set_closure(order_id, CLOSED, reason)
         uow.commit()
-        return paying
+        return paid_by
 
 
 async def close_order(core: PaymentCore, order_id: str, reason: str, force: bool) -> ClosureResult:
@@ -173,9 +172,9 @@ async def close_order(core: PaymentCore, order_id: str, reason: str, force: bool
         return ClosureResult(
             Closure.PENDING, results, f"channel did not confirm the close of {', '.join(pending)}; ask again"
         )
-    paying = await run_blocking(_finish_order_close, core.uow_factory, order_id, reason)
-    if paying is not None:
-        return ClosureResult(Closure.PAID, results, f"order {order_id} was paid by {paying.payment_id}")
+    paid_by = await run_blocking(_finish_order_close, core.uow_factory, order_id, reason)
+    if paid_by is not None:
+        return ClosureResult(Closure.PAID, results, f"order {order_id} was paid by {paid_by}")
     message = "closed"
     if pending:
         message = f"closed by force; {', '.join(pending)} stay queried and are refunded if they get paid"

@@ -203,6 +203,12 @@ async def create_payment(core: PaymentCore, command: CreatePayment) -> Payment:
     raise AssertionError("unreachable: the last channel's answer is always recorded")
 
 
+def view_of(uow_factory: UowFactory, payment: Payment) -> PaymentView:
+    """A payment just returned by a use case, with its history."""
+    with uow_factory() as uow:
+        return PaymentView(payment, uow.payments.history(payment.payment_id))
+
+
 def get_payment(uow_factory: UowFactory, payment_id: str) -> PaymentView:
     with uow_factory() as uow:
         payment = uow.payments.get(payment_id)
@@ -223,11 +229,10 @@ def list_payments(uow_factory: UowFactory, order_id: str) -> list[PaymentView]:
 
 def _duplicate_reason(uow: PaymentTx, payment: Payment) -> str | None:
     """Why this success must be given back, if it must: the order was paid or closed already."""
-    uow.payments.lock_order(payment.order_id)
-    paying = uow.payments.paying_payment_of_order(payment.order_id, other_than=payment.payment_id)
-    if paying is not None:
-        return f"ORDER_ALREADY_PAID by {paying.payment_id}"
-    if uow.payments.closure_state(payment.order_id) == CLOSED:
+    paid_by, closure = uow.payments.lock_order_and_read_paid_by(payment.order_id, payment.payment_id)
+    if paid_by is not None:
+        return f"ORDER_ALREADY_PAID by {paid_by}"
+    if closure == CLOSED:
         return "ORDER_CLOSED"
     return None
 
