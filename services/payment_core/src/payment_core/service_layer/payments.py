@@ -203,12 +203,6 @@ async def create_payment(core: PaymentCore, command: CreatePayment) -> Payment:
     raise AssertionError("unreachable: the last channel's answer is always recorded")
 
 
-def view_of(uow_factory: UowFactory, payment: Payment) -> PaymentView:
-    """A payment just returned by a use case, with its history."""
-    with uow_factory() as uow:
-        return PaymentView(payment, uow.payments.history(payment.payment_id))
-
-
 def get_payment(uow_factory: UowFactory, payment_id: str) -> PaymentView:
     with uow_factory() as uow:
         payment = uow.payments.get(payment_id)

@@ -175,7 +175,9 @@ class Payment(_message.Message):
 
     @_builtins.property
     def history(self) -> _containers.RepeatedCompositeFieldContainer[Global___StateChange]:
-        """Oldest first."""
+        """Oldest first. Filled by GetPayment, ListPayments and ClosePayment;
+        CreatePayment answers the payment as stored, without it.
+        """
 
     @_builtins.property
     def expires_at(self) -> _timestamp_pb2.Timestamp: ...
