@@ -2,8 +2,9 @@
 for payment-core (another team's service) behind the order service's PaymentPort.
 
 The server is the session's shared one (root conftest: started on demand under
-`<repo>/.run/test-shared`, or taken from PAYKIT_POSTGRES_URL). Each test module gets a fresh database migrated by the
-service's own Alembic history, so the migrations are tested too.
+`<repo>/.run/test-shared`, or taken from PAYKIT_POSTGRES_URL). Each test module
+gets a fresh database migrated by the service's own Alembic history, so the
+migrations are tested too.
 
 Fixture names carry an `order_` prefix where a repo-level conftest could
 define the same name.
