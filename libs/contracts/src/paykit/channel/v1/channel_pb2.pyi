@@ -103,6 +103,25 @@ CLOSE_RESULT_ALREADY_PAID: CloseResult.ValueType  # 2
 """Too late: the payer already paid. Query it and record the success."""
 Global___CloseResult: _TypeAlias = CloseResult  # noqa: Y015
 
+class _PayoutState:
+    ValueType = _typing.NewType("ValueType", _builtins.int)
+    V: _TypeAlias = ValueType  # noqa: Y015
+
+class _PayoutStateEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_PayoutState.ValueType], _builtins.type):
+    DESCRIPTOR: _descriptor.EnumDescriptor
+    PAYOUT_STATE_UNSPECIFIED: _PayoutState.ValueType  # 0
+    PAYOUT_STATE_PAID: _PayoutState.ValueType  # 1
+    PAYOUT_STATE_FAILED: _PayoutState.ValueType  # 2
+    """Refused by the channel: no money moved."""
+
+class PayoutState(_PayoutState, metaclass=_PayoutStateEnumTypeWrapper): ...
+
+PAYOUT_STATE_UNSPECIFIED: PayoutState.ValueType  # 0
+PAYOUT_STATE_PAID: PayoutState.ValueType  # 1
+PAYOUT_STATE_FAILED: PayoutState.ValueType  # 2
+"""Refused by the channel: no money moved."""
+Global___PayoutState: _TypeAlias = PayoutState  # noqa: Y015
+
 @_typing.final
 class ChargeRequest(_message.Message):
     DESCRIPTOR: _descriptor.Descriptor
@@ -367,3 +386,60 @@ class CloseResponse(_message.Message):
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___CloseResponse: _TypeAlias = CloseResponse  # noqa: Y015
+
+@_typing.final
+class PayoutRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    SETTLEMENT_ID_FIELD_NUMBER: _builtins.int
+    MERCHANT_ID_FIELD_NUMBER: _builtins.int
+    CHANNEL_FIELD_NUMBER: _builtins.int
+    AMOUNT_FIELD_NUMBER: _builtins.int
+    settlement_id: _builtins.str
+    merchant_id: _builtins.str
+    channel: _builtins.str
+    @_builtins.property
+    def amount(self) -> _money_pb2.Money: ...
+    def __init__(
+        self,
+        *,
+        settlement_id: _builtins.str = ...,
+        merchant_id: _builtins.str = ...,
+        channel: _builtins.str = ...,
+        amount: _money_pb2.Money | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["amount", b"amount"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["amount", b"amount", "channel", b"channel", "merchant_id", b"merchant_id", "settlement_id", b"settlement_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___PayoutRequest: _TypeAlias = PayoutRequest  # noqa: Y015
+
+@_typing.final
+class PayoutResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    STATUS_FIELD_NUMBER: _builtins.int
+    PAYOUT_REFERENCE_FIELD_NUMBER: _builtins.int
+    FAILURE_CODE_FIELD_NUMBER: _builtins.int
+    FAILURE_MESSAGE_FIELD_NUMBER: _builtins.int
+    status: Global___PayoutState.ValueType
+    payout_reference: _builtins.str
+    failure_code: _builtins.str
+    failure_message: _builtins.str
+    def __init__(
+        self,
+        *,
+        status: Global___PayoutState.ValueType = ...,
+        payout_reference: _builtins.str = ...,
+        failure_code: _builtins.str = ...,
+        failure_message: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["failure_code", b"failure_code", "failure_message", b"failure_message", "payout_reference", b"payout_reference", "status", b"status"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___PayoutResponse: _TypeAlias = PayoutResponse  # noqa: Y015

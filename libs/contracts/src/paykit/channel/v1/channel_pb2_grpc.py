@@ -62,6 +62,11 @@ class ChannelGatewayStub:
                 request_serializer=paykit_dot_channel_dot_v1_dot_channel__pb2.CloseRequest.SerializeToString,
                 response_deserializer=paykit_dot_channel_dot_v1_dot_channel__pb2.CloseResponse.FromString,
                 _registered_method=True)
+        self.Payout = channel.unary_unary(
+                '/paykit.channel.v1.ChannelGateway/Payout',
+                request_serializer=paykit_dot_channel_dot_v1_dot_channel__pb2.PayoutRequest.SerializeToString,
+                response_deserializer=paykit_dot_channel_dot_v1_dot_channel__pb2.PayoutResponse.FromString,
+                _registered_method=True)
 
 
 class ChannelGatewayServicer:
@@ -102,6 +107,13 @@ class ChannelGatewayServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def Payout(self, request, context):
+        """Pay a merchant's settlement out to its bank account; idempotent on settlement_id.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_ChannelGatewayServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -129,6 +141,11 @@ def add_ChannelGatewayServicer_to_server(servicer, server):
                     servicer.Close,
                     request_deserializer=paykit_dot_channel_dot_v1_dot_channel__pb2.CloseRequest.FromString,
                     response_serializer=paykit_dot_channel_dot_v1_dot_channel__pb2.CloseResponse.SerializeToString,
+            ),
+            'Payout': grpc.unary_unary_rpc_method_handler(
+                    servicer.Payout,
+                    request_deserializer=paykit_dot_channel_dot_v1_dot_channel__pb2.PayoutRequest.FromString,
+                    response_serializer=paykit_dot_channel_dot_v1_dot_channel__pb2.PayoutResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -269,6 +286,33 @@ class ChannelGateway:
             '/paykit.channel.v1.ChannelGateway/Close',
             paykit_dot_channel_dot_v1_dot_channel__pb2.CloseRequest.SerializeToString,
             paykit_dot_channel_dot_v1_dot_channel__pb2.CloseResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def Payout(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/paykit.channel.v1.ChannelGateway/Payout',
+            paykit_dot_channel_dot_v1_dot_channel__pb2.PayoutRequest.SerializeToString,
+            paykit_dot_channel_dot_v1_dot_channel__pb2.PayoutResponse.FromString,
             options,
             channel_credentials,
             insecure,
