@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from paykit.messaging.envelope import OutgoingEvent
 from paykit.messaging.schema import outbox
 from paykit.telemetry import inject_carrier
@@ -27,4 +29,25 @@ def add_to_outbox(session: Session, event: OutgoingEvent) -> None:
             "payload": event.value,
             "trace_headers": inject_carrier(),
         },
+    )
+
+
+def add_many_to_outbox(session: Session, events: Sequence[OutgoingEvent]) -> None:
+    """Stage many events in one executemany (a batch of postings), all in the current trace."""
+    if not events:
+        return
+    carrier = inject_carrier()
+    session.execute(
+        _STAGE_EVENT,
+        [
+            {
+                "event_id": event.event_id,
+                "event_type": event.event_type,
+                "topic": event.topic,
+                "message_key": event.key,
+                "payload": event.value,
+                "trace_headers": carrier,
+            }
+            for event in events
+        ],
     )

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Self
 
 from paykit.db import SqlUnitOfWork
 from paykit.messaging.envelope import OutgoingEvent
-from paykit.messaging.outbox import add_to_outbox
+from paykit.messaging.outbox import add_many_to_outbox, add_to_outbox
 from sqlalchemy.orm import Session, sessionmaker
 
 
@@ -36,6 +36,11 @@ class OutboxUnitOfWork(SqlUnitOfWork):
         add_to_outbox(self.session, event)
         self._published = True
 
+    def publish_many(self, events: Sequence[OutgoingEvent]) -> None:
+        """Stage a batch in one statement (e.g. the entries of a batch of postings)."""
+        add_many_to_outbox(self.session, events)
+        self._published = self._published or bool(events)
+
     def commit(self) -> None:
         super().commit()
         if self._published:
@@ -54,3 +59,6 @@ class JoinedTx:
 
     def publish(self, event: OutgoingEvent) -> None:
         add_to_outbox(self.session, event)
+
+    def publish_many(self, events: Sequence[OutgoingEvent]) -> None:
+        add_many_to_outbox(self.session, events)
