@@ -1,4 +1,5 @@
-"""The gRPC edge: field-level INVALID_ARGUMENT, UNAVAILABLE for a channel outage, and the new RPCs."""
+"""The gRPC edge: field-level INVALID_ARGUMENT, UNAVAILABLE for a channel outage, and the new RPCs
+(refunds, close, payouts)."""
 
 from __future__ import annotations
 
@@ -127,3 +128,70 @@ def test_channel_outage_is_unavailable(stack: Stack) -> None:
         _call(stack, lambda s: s.Close(request))
     assert caught.value.code() is grpc.StatusCode.UNAVAILABLE
     assert "HTTP 503" in (caught.value.details() or "")
+
+
+def _payout_request(**changes: Any) -> channel_pb2.PayoutRequest:
+    fields: dict[str, Any] = {
+        "settlement_id": new_id(IdKind.SETTLEMENT),
+        "merchant_id": "mch_grpc",
+        "channel": CHANNEL_A,
+        "amount": MoneyProto(minor=9_900, currency=CNY),
+    }
+    fields.update(changes)
+    return channel_pb2.PayoutRequest(**fields)
+
+
+@pytest.mark.parametrize(
+    ("changes", "field"),
+    [
+        ({"settlement_id": ""}, "settlement_id"),
+        ({"merchant_id": ""}, "merchant_id"),
+        ({"channel": ""}, "channel"),
+        ({"channel": "nowhere"}, "channel"),
+        ({"amount": MoneyProto(minor=0, currency=CNY)}, "amount.minor"),
+        ({"amount": MoneyProto(minor=-100, currency=CNY)}, "amount.minor"),
+        ({"amount": MoneyProto(minor=100)}, "amount.currency"),
+        ({"amount": MoneyProto(minor=100, currency="XXY")}, "amount.currency"),
+        ({"amount": None}, "amount.currency"),
+    ],
+)
+def test_payout_request_is_checked_field_by_field_and_nothing_is_stored(
+    stack: Stack, changes: dict[str, Any], field: str
+) -> None:
+    request = _payout_request(**changes)
+    assert _violation(stack, lambda stub: stub.Payout(request)) == field
+    if request.settlement_id:
+        assert stack.rows("select 1 from payouts where settlement_id=:s", s=request.settlement_id) == []
+
+
+def test_payout_over_grpc_is_paid_once_and_a_conflicting_repeat_is_already_exists(stack: Stack) -> None:
+    request = _payout_request()
+    paid = _call(stack, lambda s: s.Payout(request))
+    assert paid.status == channel_pb2.PAYOUT_STATE_PAID and paid.payout_reference
+    assert not paid.failure_code and not paid.failure_message
+    assert _call(stack, lambda s: s.Payout(request)) == paid
+
+    other = channel_pb2.PayoutRequest()
+    other.CopyFrom(request)
+    other.amount.minor += 1
+    with pytest.raises(grpc.aio.AioRpcError) as caught:
+        _call(stack, lambda s: s.Payout(other))
+    assert caught.value.code() is grpc.StatusCode.ALREADY_EXISTS
+    assert request.settlement_id in (caught.value.details() or "")
+
+
+def test_declined_payout_over_grpc_is_failed_with_the_channel_code(stack: Stack) -> None:
+    stack.sandbox(f"/v1/admin/config?merchant={MERCHANT_B}", {"payout_decline_rate": 1.0})
+    declined = _call(stack, lambda s: s.Payout(_payout_request(channel=CHANNEL_B)))
+    assert declined.status == channel_pb2.PAYOUT_STATE_FAILED
+    assert declined.failure_code == "PAYOUT_DECLINED" and declined.failure_message
+
+
+def test_payout_during_an_outage_is_unavailable_over_grpc(stack: Stack) -> None:
+    stack.sandbox(f"/v1/admin/config?merchant={MERCHANT_B}", {"unavailable": True})
+    request = _payout_request(channel=CHANNEL_B)
+    with pytest.raises(grpc.aio.AioRpcError) as caught:
+        _call(stack, lambda s: s.Payout(request))
+    assert caught.value.code() is grpc.StatusCode.UNAVAILABLE
+    stack.sandbox(f"/v1/admin/config?merchant={MERCHANT_B}", {"unavailable": False})
+    assert _call(stack, lambda s: s.Payout(request)).status == channel_pb2.PAYOUT_STATE_PAID

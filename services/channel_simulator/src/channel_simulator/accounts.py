@@ -1,4 +1,4 @@
-"""What the channel keeps per merchant account: trades, refunds, and their guarded transitions.
+"""What the channel keeps per merchant account: trades, refunds, payouts, and their guarded transitions.
 
 Pure state, no I/O. Amounts are Money inside; the decimal strings of the
 wire format appear only in views.py.
@@ -30,6 +30,11 @@ class TradeStatus(enum.StrEnum):
 class RefundStatus(enum.StrEnum):
     PROCESSING = "PROCESSING"
     SUCCESS = "SUCCESS"
+    FAILED = "FAILED"
+
+
+class PayoutStatus(enum.StrEnum):
+    PAID = "PAID"
     FAILED = "FAILED"
 
 
@@ -111,6 +116,42 @@ class Refund:
         return True
 
 
+@dataclass(frozen=True)
+class Payout:
+    """Money sent from the merchant's account at the channel to its bank account.
+
+    Decided once, when first asked for, and never changed: a repeated request
+    with the same out_payout_no gets this same payout back.
+    """
+
+    payout_no: str
+    out_payout_no: str
+    # The beneficiary as the merchant names it (its own merchant id or bank reference).
+    merchant_ref: str
+    amount: Money
+    status: PayoutStatus
+    code: str | None = None
+    message: str | None = None
+    paid_at: str | None = None
+    created_at: str = field(default_factory=now_text)
+
+    @classmethod
+    def decided(
+        cls, payout_no: str, out_payout_no: str, merchant_ref: str, amount: Money, *, declined: bool
+    ) -> Payout:
+        if declined:
+            return cls(
+                payout_no,
+                out_payout_no,
+                merchant_ref,
+                amount,
+                PayoutStatus.FAILED,
+                code="PAYOUT_DECLINED",
+                message="payout declined by sandbox",
+            )
+        return cls(payout_no, out_payout_no, merchant_ref, amount, PayoutStatus.PAID, paid_at=now_text())
+
+
 @dataclass
 class MerchantAccount:
     merchant_id: str
@@ -120,6 +161,7 @@ class MerchantAccount:
     rng: random.Random = field(default_factory=random.Random)
     trades: dict[str, Trade] = field(default_factory=dict)
     refunds: dict[str, Refund] = field(default_factory=dict)
+    payouts: dict[str, Payout] = field(default_factory=dict)
     _seq: int = 0
 
     def _next(self, prefix: str) -> str:
@@ -131,6 +173,9 @@ class MerchantAccount:
 
     def next_refund_no(self) -> str:
         return self._next("SIMR")
+
+    def next_payout_no(self) -> str:
+        return self._next("SIMP")
 
     def chance(self, rate: float) -> bool:
         """True with probability `rate`; no draw at all for 0 and 1, so seeded runs stay comparable."""

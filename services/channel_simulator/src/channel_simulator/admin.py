@@ -1,4 +1,4 @@
-"""The sandbox's control panel (unsigned; loopback only): config, trades, summary.
+"""The sandbox's control panel (unsigned; loopback only): config, trades, payouts, summary.
 
 Every endpoint takes `?merchant=<id>` to act on one merchant account;
 without it, it acts on all of them.
@@ -11,7 +11,7 @@ from aiohttp import web
 from channel_simulator import fields
 from channel_simulator.accounts import MerchantAccount
 from channel_simulator.behaviour import ConfigError, updated
-from channel_simulator.views import admin_trade_view, summary
+from channel_simulator.views import admin_payout_view, admin_trade_view, summary
 from channel_simulator.wire import ApiError, sandbox_of
 
 
@@ -51,6 +51,12 @@ async def admin_config(request: web.Request) -> web.Response:
 async def admin_trades(request: web.Request) -> web.Response:
     return web.json_response(
         [admin_trade_view(m, trade) for m in _selected(request) for trade in m.trades.values()]
+    )
+
+
+async def admin_payouts(request: web.Request) -> web.Response:
+    return web.json_response(
+        [admin_payout_view(m, payout) for m in _selected(request) for payout in m.payouts.values()]
     )
 
 

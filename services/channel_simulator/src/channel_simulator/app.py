@@ -1,8 +1,8 @@
 """The channel simulator: an HTTP sandbox that behaves like an asynchronous QR channel.
 
 Several merchant accounts live in one process (X-Sim-Merchant picks the
-account; all share one HMAC key). Each keeps its own trades, refunds and
-runtime Behaviour, so the same out_trade_no may exist at two merchants.
+account; all share one HMAC key). Each keeps its own trades, refunds, payouts
+and runtime Behaviour, so the same out_trade_no may exist at two merchants.
 
 Signed API (see protocol.py), answers signed too:
     POST /v1/charges                      {out_trade_no, amount, currency, notify_url, subject}
@@ -17,6 +17,11 @@ Signed API (see protocol.py), answers signed too:
            REFUND notification. Refused: TRADE_NOT_FOUND, TRADE_NOT_PAID, REFUND_AMOUNT_EXCEEDED
            (result FAILED); OUT_REFUND_NO_USED (409), CURRENCY_MISMATCH (400).
     GET  /v1/refunds/{out_refund_no}      -> the refund or NOT_FOUND
+    POST /v1/payouts                      {out_payout_no, merchant_ref, amount, currency}
+        -> PAID at once (payout_no, paid_at), or FAILED with PAYOUT_DECLINED; no notification.
+           A repeated out_payout_no gets the same payout back; with another amount, currency or
+           merchant_ref it is refused: OUT_PAYOUT_NO_USED (409). See payouts.py.
+    GET  /v1/payouts/{out_payout_no}      -> the payout or NOT_FOUND
 
 Notifications: {"type": "PAYMENT" | "REFUND", "notify_id", ...}; a body
 without "type" is a payment one. Acknowledge with HTTP 200 and body "success".
@@ -26,12 +31,13 @@ sim:timeout, sim:success_after_timeout, sim:decline, sim:delay_notify=<ms>,
 sim:duplicate_notify=<n>, sim:drop_notify, sim:out_of_order, sim:no_pay,
 sim:pay_delay=<ms>) or per merchant through Behaviour (behaviour.py: the
 matching rates and switches, plus unavailable, refund_delay_ms,
-refund_decline_rate, hang_s).
+refund_decline_rate, payout_decline_rate, hang_s).
 
 Admin (unsigned, `?merchant=<id>` for one account, else all):
     GET|POST /v1/admin/config   read or change Behaviour (unknown key -> 400)
     GET /v1/admin/trades        trades with their refunds and delivery counts
-    GET /v1/admin/summary       per merchant and currency: paid, refunded, net
+    GET /v1/admin/payouts       payouts, PAID and FAILED
+    GET /v1/admin/summary       per merchant and currency: paid, refunded, net, paid_out
 """
 
 from __future__ import annotations
@@ -40,7 +46,7 @@ from collections.abc import Sequence
 
 from aiohttp import ClientSession, ClientTimeout, web
 
-from channel_simulator import admin, charges, refunds
+from channel_simulator import admin, charges, payouts, refunds
 from channel_simulator.behaviour import Behaviour
 from channel_simulator.limits import MAX_BODY_BYTES, NOTIFY_TIMEOUT_S
 from channel_simulator.sandbox import Sandbox
@@ -71,8 +77,11 @@ def build_app(
     app.router.add_post("/v1/charges/{out_trade_no}/close", charges.close_charge)
     app.router.add_post("/v1/refunds", refunds.create_refund)
     app.router.add_get("/v1/refunds/{out_refund_no}", refunds.query_refund)
+    app.router.add_post("/v1/payouts", payouts.create_payout)
+    app.router.add_get("/v1/payouts/{out_payout_no}", payouts.query_payout)
     app.router.add_get("/v1/admin/config", admin.admin_config)
     app.router.add_post("/v1/admin/config", admin.admin_config)
     app.router.add_get("/v1/admin/trades", admin.admin_trades)
+    app.router.add_get("/v1/admin/payouts", admin.admin_payouts)
     app.router.add_get("/v1/admin/summary", admin.admin_summary)
     return app

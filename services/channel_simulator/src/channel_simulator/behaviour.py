@@ -31,6 +31,8 @@ class Behaviour:
     # Refunds.
     refund_delay_ms: int = 50
     refund_decline_rate: float = 0.0
+    # Payouts: decided when asked for, PAID or FAILED (PAYOUT_DECLINED).
+    payout_decline_rate: float = 0.0
     # A channel outage: every non-admin call answers HTTP 503.
     unavailable: bool = False
     # How long a "lost" request holds its connection; longer than any client timeout.
@@ -58,6 +60,7 @@ _RULES: Final[dict[str, tuple[type, float, float]]] = {
     "drop_notifications": (bool, 0, 1),
     "refund_delay_ms": (int, 0, MAX_DELAY_MS),
     "refund_decline_rate": _RATE,
+    "payout_decline_rate": _RATE,
     "unavailable": (bool, 0, 1),
     "hang_s": (float, 0.0, MAX_HANG_S),
 }

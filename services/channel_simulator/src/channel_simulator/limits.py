@@ -9,6 +9,7 @@ MAX_BODY_BYTES: Final[int] = 64 * 1024
 # Per merchant account; the sandbox lives in memory and must not grow without end.
 MAX_TRADES: Final[int] = 1_000_000
 MAX_REFUNDS: Final[int] = 1_000_000
+MAX_PAYOUTS: Final[int] = 1_000_000
 # Payer, refund and notification tasks alive at once across all merchants.
 MAX_BACKGROUND_TASKS: Final[int] = 100_000
 # Longest delay a directive or the runtime config may ask for (10 minutes).

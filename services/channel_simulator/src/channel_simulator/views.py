@@ -7,7 +7,15 @@ from typing import Any
 
 from paykit.money import Money
 
-from channel_simulator.accounts import MerchantAccount, Refund, RefundStatus, Trade, TradeStatus
+from channel_simulator.accounts import (
+    MerchantAccount,
+    Payout,
+    PayoutStatus,
+    Refund,
+    RefundStatus,
+    Trade,
+    TradeStatus,
+)
 
 
 def _amount(amount: Money | None) -> dict[str, Any]:
@@ -38,6 +46,21 @@ def refund_view(refund: Refund) -> dict[str, Any]:
     }
     if refund.code is not None:
         view["code"] = refund.code
+    return view
+
+
+def payout_view(payout: Payout) -> dict[str, Any]:
+    view: dict[str, Any] = {
+        "result": payout.status.value,
+        "payout_no": payout.payout_no,
+        "out_payout_no": payout.out_payout_no,
+        "merchant_ref": payout.merchant_ref,
+        **_amount(payout.amount),
+        "paid_at": payout.paid_at,
+    }
+    if payout.code is not None:
+        view["code"] = payout.code
+        view["message"] = payout.message
     return view
 
 
@@ -93,12 +116,17 @@ def admin_trade_view(merchant: MerchantAccount, trade: Trade) -> dict[str, Any]:
     }
 
 
+def admin_payout_view(merchant: MerchantAccount, payout: Payout) -> dict[str, Any]:
+    return {
+        "merchant": merchant.merchant_id,
+        **payout_view(payout),
+        "status": payout.status.value,
+        "created_at": payout.created_at,
+    }
+
+
 def _money(total: Money) -> dict[str, Any]:
     return {"amount": total.format(), "amount_minor": total.minor}
-
-
-def _figure(count: int, total: Money) -> dict[str, Any]:
-    return {"count": count, **_money(total)}
 
 
 class _Tally:
@@ -113,29 +141,42 @@ class _Tally:
         self.total = self.total + amount
 
 
-def _currency_summary(trades: Iterable[Trade], merchant: MerchantAccount) -> dict[str, Any]:
+def _figure(tally: _Tally) -> dict[str, Any]:
+    return {"count": tally.count, **_money(tally.total)}
+
+
+def _tally(tallies: dict[str, _Tally], currency: str) -> _Tally:
+    return tallies.setdefault(currency, _Tally(currency))
+
+
+def _currency_summary(merchant: MerchantAccount) -> dict[str, Any]:
     paid: dict[str, _Tally] = {}
     refunded: dict[str, _Tally] = {}
-    for trade in trades:
+    paid_out: dict[str, _Tally] = {}
+    for trade in merchant.trades.values():
         if trade.status is not TradeStatus.SUCCESS or trade.amount is None:
             continue
-        currency = trade.amount.currency
-        paid.setdefault(currency, _Tally(currency)).add(trade.amount)
-        tally = refunded.setdefault(currency, _Tally(currency))
+        _tally(paid, trade.amount.currency).add(trade.amount)
         for refund in merchant.refunds_of(trade):
             if refund.status is RefundStatus.SUCCESS:
-                tally.add(refund.amount)
+                _tally(refunded, refund.amount.currency).add(refund.amount)
+    for payout in merchant.payouts.values():
+        if payout.status is PayoutStatus.PAID:
+            _tally(paid_out, payout.amount.currency).add(payout.amount)
+    # A currency only paid out in (no trade in it) is listed too, with zero paid.
     return {
         currency: {
-            "paid": _figure(paid[currency].count, paid[currency].total),
-            "refunded": _figure(refunded[currency].count, refunded[currency].total),
-            # What the channel still holds for the merchant.
-            "net": _money(paid[currency].total - refunded[currency].total),
+            "paid": _figure(_tally(paid, currency)),
+            "refunded": _figure(_tally(refunded, currency)),
+            # Money taken less money given back; payouts are counted apart, in paid_out.
+            "net": _money(_tally(paid, currency).total - _tally(refunded, currency).total),
+            "paid_out": _figure(_tally(paid_out, currency)),
         }
-        for currency in sorted(paid)
+        for currency in sorted(paid.keys() | paid_out.keys())
     }
 
 
 def summary(merchants: Iterable[MerchantAccount]) -> dict[str, Any]:
-    """Money taken at the channel, per merchant and currency, to compare with what the suite recorded."""
-    return {"merchants": {m.merchant_id: _currency_summary(m.trades.values(), m) for m in merchants}}
+    """Money taken and paid out at the channel, per merchant and currency, to compare with what the
+    suite recorded."""
+    return {"merchants": {m.merchant_id: _currency_summary(m) for m in merchants}}

@@ -196,6 +196,26 @@ class SimClient:
     def query_refund(self, out_refund_no: str, merchant: str = MERCHANT_A) -> Answer:
         return self.call("GET", f"/v1/refunds/{out_refund_no}", merchant=merchant)
 
+    def payout(
+        self,
+        out_payout_no: str,
+        amount: Any = "100.00",
+        currency: str = "CNY",
+        merchant_ref: str = "mch_beneficiary_1",
+        *,
+        merchant: str = MERCHANT_A,
+    ) -> Answer:
+        payload = {
+            "out_payout_no": out_payout_no,
+            "merchant_ref": merchant_ref,
+            "amount": amount,
+            "currency": currency,
+        }
+        return self.call("POST", "/v1/payouts", payload, merchant=merchant)
+
+    def query_payout(self, out_payout_no: str, merchant: str = MERCHANT_A) -> Answer:
+        return self.call("GET", f"/v1/payouts/{out_payout_no}", merchant=merchant)
+
     # -- admin ------------------------------------------------------------------------
     def admin(self, path: str, payload: Any = None, raw: bytes | None = None) -> tuple[int, Any]:
         data = raw if raw is not None else (json.dumps(payload).encode() if payload is not None else None)
@@ -225,6 +245,15 @@ class SimClient:
 
     def trade(self, out_trade_no: str, merchant: str = MERCHANT_A) -> dict[str, Any] | None:
         return next((t for t in self.trades(merchant) if t["out_trade_no"] == out_trade_no), None)
+
+    def payouts(self, merchant: str | None = None) -> list[dict[str, Any]]:
+        suffix = f"?merchant={merchant}" if merchant else ""
+        status, body = self.admin("/v1/admin/payouts" + suffix)
+        assert status == 200, body
+        return list(body)
+
+    def payouts_numbered(self, out_payout_no: str, merchant: str | None = None) -> list[dict[str, Any]]:
+        return [p for p in self.payouts(merchant) if p["out_payout_no"] == out_payout_no]
 
     def summary(self, merchant: str | None = None) -> dict[str, Any]:
         suffix = f"?merchant={merchant}" if merchant else ""

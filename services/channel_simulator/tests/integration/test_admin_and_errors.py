@@ -45,6 +45,7 @@ def test_config_without_a_merchant_changes_every_merchant(sim: SimClient) -> Non
         ({"pay_delay_ms": True}, "pay_delay_ms must be a number"),
         ({"unavailable": 1}, "unavailable must be true or false"),
         ({"duplicate_notifications": 0}, "duplicate_notifications must be within"),
+        ({"payout_decline_rate": -0.1}, "payout_decline_rate must be within"),
     ],
 )
 def test_bad_config_is_refused_whole_with_a_clear_message(

@@ -22,6 +22,8 @@ def test_update_applies_checked_values() -> None:
         {"hang_s": 601},
         {"drop_notifications": "true"},
         {"duplicate_notifications": 2.0},
+        {"payout_decline_rate": 1.01},
+        {"payout_decline_rate": False},
     ],
 )
 def test_bad_changes_are_refused(changes: dict[str, object]) -> None:

@@ -1,4 +1,4 @@
-"""Storing charges, refunds, raw exchanges and raw notifications."""
+"""Storing charges, refunds, payouts, raw exchanges and raw notifications."""
 
 from __future__ import annotations
 
@@ -10,15 +10,19 @@ from sqlalchemy import bindparam, func, select, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.orm import Session
 
-from channel_gateway.adapters.tables import channel_exchanges, charges, notifications, refunds
+from channel_gateway.adapters.tables import channel_exchanges, charges, notifications, payouts, refunds
 from channel_gateway.domain.channel import (
     ChargeCommand,
     ChargeReply,
     ChargeState,
+    PayoutCommand,
+    PayoutReply,
+    PayoutState,
     RawExchange,
     RefundCommand,
     RefundReply,
     RefundState,
+    payout_state_after,
     refund_state_after,
 )
 
@@ -42,6 +46,16 @@ class StoredRefund:
     # The channel's latest word on the refund; None until it answered.
     reply: RefundReply | None
     trace_headers: dict[str, str]
+
+
+@dataclass(frozen=True)
+class StoredPayout:
+    settlement_id: str
+    merchant_id: str
+    channel: str
+    amount: Money
+    # The channel's answer; None until it answered.
+    reply: PayoutReply | None
 
 
 def _stored_charge(row: Any) -> StoredCharge:
@@ -74,6 +88,20 @@ def _stored_refund(row: Any) -> StoredRefund:
     )
 
 
+def _stored_payout(row: Any) -> StoredPayout:
+    reply = None
+    if row.state is not None:
+        reply = PayoutReply(
+            PayoutState(row.state),
+            row.payout_reference or "",
+            row.failure_code or "",
+            row.failure_message or "",
+        )
+    return StoredPayout(
+        row.settlement_id, row.merchant_id, row.channel, Money(row.amount_minor, row.currency), reply
+    )
+
+
 # Built once and executed with parameters: no statement construction per call.
 _ADD_CHARGE = insert(charges).on_conflict_do_nothing().returning(charges.c.payment_id)
 _CHARGE = select(charges).where(
@@ -87,6 +115,14 @@ _REFUND = select(refunds).where(refunds.c.refund_id == bindparam("b_refund_id"))
 _REFUND_FOR_UPDATE = _REFUND.with_for_update()
 _RECORD_REFUND_REPLY = (
     update(refunds).where(refunds.c.refund_id == bindparam("b_refund_id")).values(updated_at=func.now())
+)
+_ADD_PAYOUT = insert(payouts).on_conflict_do_nothing().returning(payouts.c.settlement_id)
+_PAYOUT = select(payouts).where(payouts.c.settlement_id == bindparam("b_settlement_id"))
+_PAYOUT_FOR_UPDATE = _PAYOUT.with_for_update()
+_RECORD_PAYOUT_REPLY = (
+    update(payouts)
+    .where(payouts.c.settlement_id == bindparam("b_settlement_id"))
+    .values(updated_at=func.now())
 )
 _RECORD_EXCHANGE = channel_exchanges.insert()
 _RECORD_NOTIFICATION = notifications.insert()
@@ -197,15 +233,66 @@ class GatewayRepository:
             },
         )
 
+    # -- payouts ----------------------------------------------------------------------
+    def add_payout_if_absent(self, command: PayoutCommand, channel: str) -> bool:
+        """Store the payout, unanswered, unless its settlement has one; True when stored now."""
+        inserted = self._session.execute(
+            _ADD_PAYOUT,
+            {
+                "settlement_id": command.settlement_id,
+                "merchant_id": command.merchant_id,
+                "channel": channel,
+                "amount_minor": command.amount.minor,
+                "currency": command.amount.currency,
+            },
+        ).first()
+        return inserted is not None
+
+    def get_payout(self, settlement_id: str, *, for_update: bool = False) -> StoredPayout | None:
+        statement = _PAYOUT_FOR_UPDATE if for_update else _PAYOUT
+        row = self._session.execute(statement, {"b_settlement_id": settlement_id}).first()
+        return _stored_payout(row) if row else None
+
+    def record_payout_reply(self, settlement_id: str, reply: PayoutReply) -> PayoutReply | None:
+        """Record the channel's answer on the stored payout; the answer that stands, which is an
+        earlier one when a concurrent request recorded it first. None: no such payout stored.
+
+        The row is locked while read and written, so two answers cannot both be recorded.
+        """
+        stored = self.get_payout(settlement_id, for_update=True)
+        if stored is None:
+            return None
+        current = stored.reply.state if stored.reply else None
+        if payout_state_after(current, reply.state) is None:
+            return stored.reply
+        self._session.execute(
+            _RECORD_PAYOUT_REPLY,
+            {
+                "b_settlement_id": settlement_id,
+                "state": reply.state.value,
+                "payout_reference": reply.payout_reference or None,
+                "failure_code": reply.failure_code or None,
+                "failure_message": reply.failure_message or None,
+            },
+        )
+        return reply
+
     # -- raw records ------------------------------------------------------------------
     def record_exchange(
-        self, payment_id: str, channel: str, raw: RawExchange, refund_id: str | None = None
+        self,
+        payment_id: str | None,
+        channel: str,
+        raw: RawExchange,
+        refund_id: str | None = None,
+        settlement_id: str | None = None,
     ) -> None:
+        """Store one exchange, about a payment (and maybe its refund) or a settlement's payout."""
         self._session.execute(
             _RECORD_EXCHANGE,
             {
                 "payment_id": payment_id,
                 "refund_id": refund_id,
+                "settlement_id": settlement_id,
                 "channel": channel,
                 "operation": raw.operation,
                 "request_body": raw.request_body,

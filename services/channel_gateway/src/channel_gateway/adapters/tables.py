@@ -1,4 +1,5 @@
-"""channel-gateway's tables: charges, refunds, raw exchanges, raw notifications (migrations 0001, 0002)."""
+"""channel-gateway's tables: charges, refunds, payouts, raw exchanges, raw notifications
+(migrations 0001, 0002, 0003)."""
 
 from __future__ import annotations
 
@@ -27,12 +28,14 @@ charges = sa.Table(
     sa.Column("created_at", sa.DateTime(timezone=True), nullable=False, server_default=sa.func.now()),
 )
 
+# One row per request to a channel: about a payment (and maybe one of its refunds) or a settlement's payout.
 channel_exchanges = sa.Table(
     "channel_exchanges",
     metadata,
     sa.Column("id", sa.BigInteger, primary_key=True, autoincrement=True),
-    sa.Column("payment_id", sa.Text, nullable=False, index=True),
+    sa.Column("payment_id", sa.Text, index=True),
     sa.Column("refund_id", sa.Text),
+    sa.Column("settlement_id", sa.Text, index=True),
     sa.Column("channel", sa.Text, nullable=False),
     sa.Column("operation", sa.Text, nullable=False),
     sa.Column("request_body", sa.Text, nullable=False),
@@ -41,6 +44,9 @@ channel_exchanges = sa.Table(
     sa.Column("latency_ms", sa.Integer),
     sa.Column("error", sa.Text),
     sa.Column("created_at", sa.DateTime(timezone=True), nullable=False, server_default=sa.func.now()),
+    sa.CheckConstraint(
+        "payment_id IS NOT NULL OR settlement_id IS NOT NULL", name="channel_exchanges_about_something"
+    ),
 )
 
 notifications = sa.Table(
@@ -80,4 +86,25 @@ refunds = sa.Table(
     sa.Column("created_at", sa.DateTime(timezone=True), nullable=False, server_default=sa.func.now()),
     sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False, server_default=sa.func.now()),
     sa.CheckConstraint("amount_minor > 0", name="refunds_amount_positive"),
+)
+
+# Stored before the channel is called (idempotent on settlement_id, which is also the channel's
+# out_payout_no); state is NULL until the channel answered, then its first answer, for good
+# (domain.channel.payout_state_after).
+payouts = sa.Table(
+    "payouts",
+    metadata,
+    sa.Column("settlement_id", sa.Text, primary_key=True),
+    sa.Column("merchant_id", sa.Text, nullable=False),
+    sa.Column("channel", sa.Text, nullable=False),
+    sa.Column("amount_minor", sa.BigInteger, nullable=False),
+    sa.Column("currency", sa.String(3), nullable=False),
+    sa.Column("state", sa.Text),
+    sa.Column("payout_reference", sa.Text),
+    sa.Column("failure_code", sa.Text),
+    sa.Column("failure_message", sa.Text),
+    sa.Column("created_at", sa.DateTime(timezone=True), nullable=False, server_default=sa.func.now()),
+    sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False, server_default=sa.func.now()),
+    sa.CheckConstraint("amount_minor > 0", name="payouts_amount_positive"),
+    sa.CheckConstraint("state IS NULL OR state IN ('PAID', 'FAILED')", name="payouts_state_known"),
 )

@@ -109,6 +109,46 @@ class CloseReply:
     message: str = ""
 
 
+class PayoutState(enum.Enum):
+    PAID = "PAID"
+    # Refused by the channel: no money moved.
+    FAILED = "FAILED"
+
+
+def payout_state_after(current: PayoutState | None, reported: PayoutState) -> PayoutState | None:
+    """The stored state once the channel answered `reported`; None when nothing is to change.
+
+    A payout moves once: (asked, unanswered) -> PAID | FAILED. The channel's
+    first answer stands: accounting has been (or is being) told it, and it
+    moves the merchant's money by it.
+    """
+    match current:
+        case None:
+            return reported
+        case PayoutState.PAID | PayoutState.FAILED:
+            return None
+        case _:
+            assert_never(current)
+
+
+@dataclass(frozen=True)
+class PayoutCommand:
+    """Pay a merchant's settlement out to its bank account; settlement_id is the idempotency key."""
+
+    settlement_id: str
+    merchant_id: str
+    amount: Money
+
+
+@dataclass(frozen=True)
+class PayoutReply:
+    state: PayoutState
+    # The channel's number for the payout (also on a FAILED one, when the channel gave one).
+    payout_reference: str = ""
+    failure_code: str = ""
+    failure_message: str = ""
+
+
 @dataclass(frozen=True)
 class RawExchange:
     """One request to a channel and its answer, kept verbatim for audit."""
@@ -154,6 +194,18 @@ class NotificationRejected(Exception):
     def __init__(self, reason: str) -> None:
         super().__init__(reason)
         self.reason = reason
+
+
+class ChannelConflict(Exception):
+    """The channel holds something else under our idempotency key (e.g. a payout with the same
+    number and another amount): neither a success nor a refusal, so neither may be recorded.
+
+    `raw` is the exchange, kept for audit.
+    """
+
+    def __init__(self, message: str, raw: RawExchange | None = None) -> None:
+        super().__init__(message)
+        self.raw = raw
 
 
 class ChannelUnavailable(Exception):

@@ -14,6 +14,9 @@ from channel_gateway.domain.channel import (
     ChargeCommand,
     ChargeState,
     CloseResult,
+    PayoutCommand,
+    PayoutReply,
+    PayoutState,
     RefundCommand,
     RefundReply,
     RefundState,
@@ -63,6 +66,16 @@ def _close_result(result: CloseResult) -> channel_pb2.CloseResult.ValueType:
             assert_never(result)
 
 
+def _payout_status(state: PayoutState) -> channel_pb2.PayoutState.ValueType:
+    match state:
+        case PayoutState.PAID:
+            return channel_pb2.PAYOUT_STATE_PAID
+        case PayoutState.FAILED:
+            return channel_pb2.PAYOUT_STATE_FAILED
+        case _:
+            assert_never(state)
+
+
 def _require(request: Any, *names: str) -> None:
     for name in names:
         if not getattr(request, name):
@@ -98,6 +111,15 @@ def _refund_response(reply: RefundReply) -> channel_pb2.RefundResponse:
     if reply.amount is not None:
         response.amount.CopyFrom(money_to_proto(reply.amount))
     return response
+
+
+def _payout_response(reply: PayoutReply) -> channel_pb2.PayoutResponse:
+    return channel_pb2.PayoutResponse(
+        status=_payout_status(reply.state),
+        payout_reference=reply.payout_reference,
+        failure_code=reply.failure_code,
+        failure_message=reply.failure_message,
+    )
 
 
 class ChannelGatewayServicer(channel_pb2_grpc.ChannelGatewayServicer):
@@ -172,3 +194,14 @@ class ChannelGatewayServicer(channel_pb2_grpc.ChannelGatewayServicer):
         _require(request, "payment_id", "channel")
         reply = await self._gateway.close(request.payment_id, request.channel)
         return channel_pb2.CloseResponse(result=_close_result(reply.result), message=reply.message)
+
+    async def Payout(
+        self, request: channel_pb2.PayoutRequest, context: grpc.aio.ServicerContext
+    ) -> channel_pb2.PayoutResponse:
+        _require(request, "settlement_id", "merchant_id", "channel")
+        self._gateway.connector(request.channel)  # an unknown channel is the caller's error, said first
+        amount = money_from_proto(request.amount, "amount")
+        if not amount.is_positive:
+            raise InvalidArgument("amount.minor", "must be positive")
+        command = PayoutCommand(request.settlement_id, request.merchant_id, amount)
+        return _payout_response(await self._gateway.payout(command, request.channel))

@@ -1,8 +1,10 @@
-"""channel-gateway use cases: charge, query, close, refund, query a refund, receive a notification.
+"""channel-gateway use cases: charge, query, close, refund, query a refund, pay a settlement out,
+receive a notification.
 
 Every exchange with a channel is stored raw (channel_exchanges), answered
-or not. Charges and refunds are stored before the channel is called, so a
-repeated request finds them and the channel's idempotency key is ours.
+or not. Charges, refunds and payouts are stored before the channel is
+called, so a repeated request finds them and the channel's idempotency key
+is ours.
 """
 
 from __future__ import annotations
@@ -22,12 +24,15 @@ from sqlalchemy.orm import Session, sessionmaker
 from channel_gateway.adapters.connectors.base import ChannelConnector
 from channel_gateway.adapters.repository import GatewayRepository
 from channel_gateway.domain.channel import (
+    ChannelConflict,
     ChannelUnavailable,
     ChargeCommand,
     ChargeReply,
     CloseReply,
     CloseResult,
     NotificationRejected,
+    PayoutCommand,
+    PayoutReply,
     QueryReply,
     RawExchange,
     RefundCommand,
@@ -56,7 +61,17 @@ class NotificationSink(Protocol):
     ) -> None: ...
 
 
-def _failed_exchange(operation: str, exc: ChannelUnavailable) -> RawExchange:
+@dataclass(frozen=True)
+class ExchangeAbout:
+    """What one exchange with a channel is about: a payment (and maybe one of its refunds) or a
+    settlement's payout. channel_exchanges is keyed by these."""
+
+    payment_id: str | None = None
+    refund_id: str | None = None
+    settlement_id: str | None = None
+
+
+def _failed_exchange(operation: str, exc: ChannelUnavailable | ChannelConflict) -> RawExchange:
     if exc.raw is None:
         return RawExchange(operation, "", 0, "", 0, error=str(exc))
     return dataclasses.replace(exc.raw, error=str(exc))
@@ -77,11 +92,11 @@ class Gateway:
 
     # -- every exchange -----------------------------------------------------------------
     def _store_exchange(
-        self, payment_id: str, channel: str, raw: RawExchange, refund_id: str | None, apply: Apply | None
+        self, about: ExchangeAbout, channel: str, raw: RawExchange, apply: Apply | None
     ) -> None:
         with self.sessions.begin() as session:
             repo = GatewayRepository(session)
-            repo.record_exchange(payment_id, channel, raw, refund_id)
+            repo.record_exchange(about.payment_id, channel, raw, about.refund_id, about.settlement_id)
             if apply is not None:
                 apply(repo)
 
@@ -89,19 +104,25 @@ class Gateway:
         self,
         operation: str,
         channel: str,
-        payment_id: str,
+        about: ExchangeAbout,
         call: Awaitable[tuple[R, RawExchange]],
         apply: Callable[[R], Apply | None],
-        refund_id: str | None = None,
     ) -> R:
-        """Await the channel; store the raw exchange with `apply(reply)`; UNAVAILABLE if unanswered."""
+        """Await the channel; store the raw exchange with `apply(reply)`; UNAVAILABLE if unanswered,
+        ALREADY_EXISTS if the channel holds something else under our key (nothing applied)."""
         try:
             reply, raw = await call
         except ChannelUnavailable as exc:
             failed = _failed_exchange(operation, exc)
-            await run_blocking(self._store_exchange, payment_id, channel, failed, refund_id, None)
+            await run_blocking(self._store_exchange, about, channel, failed, None)
             raise Unavailable(f"channel {channel} did not answer the {operation}: {exc}") from exc
-        await run_blocking(self._store_exchange, payment_id, channel, raw, refund_id, apply(reply))
+        except ChannelConflict as exc:
+            log.error(
+                "channel conflict", extra={"channel": channel, "operation": operation, "error": str(exc)}
+            )
+            await run_blocking(self._store_exchange, about, channel, _failed_exchange(operation, exc), None)
+            raise AlreadyExists(f"channel {channel} refused the {operation}: {exc}") from exc
+        await run_blocking(self._store_exchange, about, channel, raw, apply(reply))
         return reply
 
     # -- charge, query, close -----------------------------------------------------------
@@ -125,11 +146,13 @@ class Gateway:
         def apply(reply: ChargeReply) -> Apply:
             return lambda repo: repo.record_reply(command.payment_id, channel, reply)
 
-        return await self._exchange("charge", channel, command.payment_id, connector.charge(command), apply)
+        about = ExchangeAbout(command.payment_id)
+        return await self._exchange("charge", channel, about, connector.charge(command), apply)
 
     async def query(self, payment_id: str, channel: str) -> QueryReply:
         connector = self.connector(channel)
-        return await self._exchange("query", channel, payment_id, connector.query(payment_id), lambda _: None)
+        about = ExchangeAbout(payment_id)
+        return await self._exchange("query", channel, about, connector.query(payment_id), lambda _: None)
 
     async def close(self, payment_id: str, channel: str) -> CloseReply:
         """Close the charge at the channel; CLOSED also when the channel never received it."""
@@ -140,7 +163,9 @@ class Gateway:
                 return None
             return lambda repo: repo.record_charge_closed(payment_id, channel)
 
-        return await self._exchange("close", channel, payment_id, connector.close(payment_id), apply)
+        return await self._exchange(
+            "close", channel, ExchangeAbout(payment_id), connector.close(payment_id), apply
+        )
 
     # -- refunds ------------------------------------------------------------------------
     def _prepare_refund(
@@ -184,10 +209,9 @@ class Gateway:
         return await self._exchange(
             "refund",
             channel,
-            command.payment_id,
+            ExchangeAbout(command.payment_id, command.refund_id),
             connector.refund(command),
             self._advance(command.refund_id, command.payment_id, channel),
-            command.refund_id,
         )
 
     async def query_refund(self, refund_id: str, payment_id: str, channel: str) -> RefundReply:
@@ -195,11 +219,57 @@ class Gateway:
         return await self._exchange(
             "query_refund",
             channel,
-            payment_id,
+            ExchangeAbout(payment_id, refund_id),
             connector.query_refund(refund_id, payment_id),
             self._advance(refund_id, payment_id, channel),
-            refund_id,
         )
+
+    # -- payouts ------------------------------------------------------------------------
+    def _prepare_payout(self, command: PayoutCommand, channel: str) -> PayoutReply | None:
+        """Store the payout before the channel hears of it; the stored answer when it already has one."""
+        with self.sessions.begin() as session:
+            repo = GatewayRepository(session)
+            if repo.add_payout_if_absent(command, channel):
+                return None  # new: nothing answered yet
+            stored = repo.get_payout(command.settlement_id)
+        if stored is None:
+            # The insert found a conflicting row, so the row exists: a bug, never a user error.
+            raise InvariantViolation(f"payout of {command.settlement_id} neither inserted nor found")
+        asked = (command.merchant_id, channel, command.amount)
+        if (stored.merchant_id, stored.channel, stored.amount) != asked:
+            raise AlreadyExists(
+                f"settlement {command.settlement_id} is paid out to {stored.merchant_id} at "
+                f"{stored.channel} for {stored.amount}; this request is for {command.merchant_id} at "
+                f"{channel} for {command.amount}",
+                field="settlement_id",
+            )
+        # None: the channel never answered; asking again is safe, it is idempotent on settlement_id.
+        return stored.reply
+
+    async def payout(self, command: PayoutCommand, channel: str) -> PayoutReply:
+        """Pay a settlement out, once: the row is stored before the channel is asked, a settlement
+        the channel answered is answered from the row, and one it did not (UNAVAILABLE) is asked
+        again with the same out_payout_no, which the channel deduplicates."""
+        connector = self.connector(channel)
+        previous = await run_blocking(self._prepare_payout, command, channel)
+        if previous is not None:
+            return previous
+        standing: list[PayoutReply] = []
+
+        def apply(reply: PayoutReply) -> Apply:
+            def record(repo: GatewayRepository) -> None:
+                recorded = repo.record_payout_reply(command.settlement_id, reply)
+                if recorded is None:
+                    # Stored by _prepare_payout and never deleted: a bug, never a user error.
+                    raise InvariantViolation(f"payout of {command.settlement_id} vanished")
+                standing.append(recorded)
+
+            return record
+
+        about = ExchangeAbout(settlement_id=command.settlement_id)
+        reply = await self._exchange("payout", channel, about, connector.payout(command), apply)
+        # A concurrent retry may have recorded the channel's answer first: that one stands.
+        return standing[0] if standing else reply
 
     # -- notifications ------------------------------------------------------------------
     def _store_rejected(self, channel: str, headers: dict[str, str], body: bytes, reason: str) -> None:

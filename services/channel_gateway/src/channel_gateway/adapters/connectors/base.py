@@ -9,6 +9,8 @@ from channel_gateway.domain.channel import (
     ChargeCommand,
     ChargeReply,
     CloseReply,
+    PayoutCommand,
+    PayoutReply,
     QueryReply,
     RawExchange,
     RefundCommand,
@@ -18,7 +20,8 @@ from channel_gateway.domain.channel import (
 
 
 class ChannelConnector(Protocol):
-    """Every call raises ChannelUnavailable when the channel did not answer, answered 5xx or garbage."""
+    """Every call raises ChannelUnavailable when the channel did not answer, answered 5xx or garbage,
+    and ChannelConflict when it holds something else under our idempotency key."""
 
     name: str
 
@@ -36,6 +39,11 @@ class ChannelConnector(Protocol):
 
     async def close(self, payment_id: str) -> tuple[CloseReply, RawExchange]:
         """Close an unpaid charge so the payer can no longer pay it (also one never received)."""
+        ...
+
+    async def payout(self, command: PayoutCommand) -> tuple[PayoutReply, RawExchange]:
+        """Pay a settlement out to the merchant's bank account; idempotent at the channel on
+        command.settlement_id, so asking again after no answer never pays twice."""
         ...
 
     def verify_notification(self, path: str, headers: Mapping[str, str], body: bytes) -> VerifiedNotification:

@@ -18,11 +18,14 @@ from paykit.money import AmountError, CurrencyError
 
 from channel_gateway.adapters.connectors.simulator import transformers
 from channel_gateway.domain.channel import (
+    ChannelConflict,
     ChannelUnavailable,
     ChargeCommand,
     ChargeReply,
     CloseReply,
     NotificationRejected,
+    PayoutCommand,
+    PayoutReply,
     QueryReply,
     RawExchange,
     RefundCommand,
@@ -81,6 +84,8 @@ class SimulatorConnector:
             if not isinstance(data, dict):
                 raise TypeError("answer is not a JSON object")
             return read(data), raw
+        except ChannelConflict as exc:
+            raise ChannelConflict(f"{operation}: {exc}", raw) from exc
         except _UNREADABLE as exc:
             raise ChannelUnavailable(f"{operation}: untrusted or unreadable answer ({exc})", raw) from exc
 
@@ -109,6 +114,13 @@ class SimulatorConnector:
     async def close(self, payment_id: str) -> tuple[CloseReply, RawExchange]:
         path = f"/v1/charges/{quote(payment_id, safe='')}/close"
         return await self._call("close", "POST", path, b"", transformers.close_reply)
+
+    async def payout(self, command: PayoutCommand) -> tuple[PayoutReply, RawExchange]:
+        def read(data: dict[str, Any]) -> PayoutReply:
+            return transformers.payout_reply(data, command)
+
+        body = transformers.payout_body(command)
+        return await self._call("payout", "POST", "/v1/payouts", body, read)
 
     def verify_notification(self, path: str, headers: Mapping[str, str], body: bytes) -> VerifiedNotification:
         if headers.get("X-Sim-Merchant") != self._merchant_id:

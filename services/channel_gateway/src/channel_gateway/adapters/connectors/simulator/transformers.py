@@ -22,6 +22,7 @@ from typing import Any, Final
 from paykit.money import AmountError, CurrencyError, Money
 
 from channel_gateway.domain.channel import (
+    ChannelConflict,
     ChargeCommand,
     ChargeReply,
     ChargeState,
@@ -29,6 +30,9 @@ from channel_gateway.domain.channel import (
     CloseResult,
     NotificationRejected,
     PaymentNotification,
+    PayoutCommand,
+    PayoutReply,
+    PayoutState,
     QueryReply,
     RefundCommand,
     RefundNotification,
@@ -54,6 +58,10 @@ _REFUND_STATES: Final = {
 }
 # The channel's codes for a charge it refuses because the trade was closed (see the simulator's close).
 _CLOSED_CODES: Final = frozenset({"TRADE_CLOSED"})
+_PAYOUT_STATES: Final = {"PAID": PayoutState.PAID, "FAILED": PayoutState.FAILED}
+# The channel's code for an out_payout_no it already paid (or declined) with another amount or
+# beneficiary (simulator payouts.py): it says nothing of our payout, and money may have moved.
+_PAYOUT_NUMBER_TAKEN: Final = "OUT_PAYOUT_NO_USED"
 
 
 def sign(key: bytes, timestamp: str, method: str, path: str, body: bytes) -> str:
@@ -113,6 +121,18 @@ def refund_body(command: RefundCommand) -> bytes:
             "currency": command.amount.currency,
             "notify_url": command.notify_url,
             "reason": command.reason,
+        }
+    ).encode()
+
+
+def payout_body(command: PayoutCommand) -> bytes:
+    # The settlement id is the channel's idempotency key: a retry after no answer is the same payout.
+    return json.dumps(
+        {
+            "out_payout_no": command.settlement_id,
+            "merchant_ref": command.merchant_id,
+            "amount": command.amount.format(),
+            "currency": command.amount.currency,
         }
     ).encode()
 
@@ -187,6 +207,31 @@ def close_reply(data: dict[str, Any]) -> CloseReply:
     if result == "INVALID" and code == "TRADE_ALREADY_PAID":
         return CloseReply(CloseResult.ALREADY_PAID, str(data.get("message") or "the payer already paid"))
     raise ValueError(f"unexpected close answer {result!r} {code!r}")
+
+
+def payout_reply(data: dict[str, Any], command: PayoutCommand) -> PayoutReply:
+    """The channel's answer to `command`; an answer about another payout is no answer (ValueError)."""
+    result = str(data.get("result"))
+    code, message = str(data.get("code") or ""), str(data.get("message") or "")
+    if result == "INVALID":
+        if code == _PAYOUT_NUMBER_TAKEN:
+            raise ChannelConflict(
+                f"the channel holds another payout numbered {command.settlement_id}: {message}"
+            )
+        # Refused outright (e.g. INVALID_REQUEST): no payout was made.
+        return PayoutReply(PayoutState.FAILED, failure_code=code, failure_message=message)
+    state = _PAYOUT_STATES.get(result)
+    if state is None:
+        raise ValueError(f"unexpected payout result {result!r}")
+    if data.get("out_payout_no") != command.settlement_id:
+        raise ValueError(f"answer is about payout {data.get('out_payout_no')!r}, not {command.settlement_id}")
+    amount = _money(data)
+    if amount != command.amount:
+        raise ValueError(f"answer is for {amount}, the payout asked for {command.amount}")
+    reference = str(data.get("payout_no") or "")
+    if state is PayoutState.PAID and not reference:
+        raise ValueError("a PAID answer without payout_no")
+    return PayoutReply(state, reference, failure_code=code, failure_message=message)
 
 
 # -- notifications --------------------------------------------------------------------
