@@ -80,6 +80,10 @@ def suite(trace_file: Path) -> Iterator[Suite]:
             "PAYMENT_SCHEDULER_POLL_S": "0.2",
             "IDEMPOTENCY_IN_PROGRESS_TIMEOUT_S": "15",
         },
+        "accounting": {
+            "ACCOUNTING_RELEASE_AFTER_S": "3",
+            "ACCOUNTING_SCHEDULER_POLL_S": "0.5",
+        },
         "order": {
             "ORDER_CLOSE_RETRY_S": "1,2,3",
             "ORDER_CLOSE_FORCE_AFTER": "10",
@@ -91,7 +95,7 @@ def suite(trace_file: Path) -> Iterator[Suite]:
         running.start(
             extra_env={
                 name: {**extra, **timings.get(name, {})}
-                for name in ("order", "payment_core", "channel_gateway", "channel_simulator")
+                for name in ("order", "payment_core", "channel_gateway", "channel_simulator", "accounting")
             },
             fresh_databases=True,
         )

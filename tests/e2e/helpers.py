@@ -51,11 +51,12 @@ def new_order(
     metadata: Any = None,
     subject: str = "e2e",
     expires_in_s: int = 0,
+    merchant_id: str = "m-e2e",
 ) -> order_pb2.Order:
     """`subject` may carry the simulator's per-request directives, e.g. "tea sim:drop_notify"."""
     return orders(suite).CreateOrder(
         order_pb2.CreateOrderRequest(
-            merchant_id="m-e2e",
+            merchant_id=merchant_id,
             merchant_order_no=f"e2e-{uuid.uuid4().hex[:12]}",
             amount=Money(minor=minor, currency=currency),
             subject=subject,
@@ -216,6 +217,7 @@ DEFAULT_BEHAVIOUR: dict[str, Any] = {
     "drop_notifications": False,
     "refund_delay_ms": 50,
     "refund_decline_rate": 0.0,
+    "payout_decline_rate": 0.0,
     "unavailable": False,
 }
 

@@ -13,6 +13,7 @@ import time
 import uuid
 from pathlib import Path
 
+from paykit.devstack.ledger_report import ledger_lines
 from paykit.devstack.load import EventWatcher, run_orders
 from paykit.devstack.suite import Suite, stop_recorded
 
@@ -73,6 +74,8 @@ def demo(count: int, concurrency: int) -> int:
         print("events seen on Kafka:  " + ", ".join(f"{k}={v}" for k, v in sorted(watcher.counts.items())))
         print(f"PayOrder latency:      p50 {run.pay_ms(50):.1f} ms, p99 {run.pay_ms(99):.1f} ms")
         print(f"create -> PAID:        p50 {run.to_paid_ms(50):.1f} ms, p99 {run.to_paid_ms(99):.1f} ms")
+        for line in ledger_lines(suite.grpc_target("accounting"), "demo", "CNY", run.paid):
+            print(line)
         return 0 if run.paid == count and not run.errors else 1
     finally:
         suite.stop()

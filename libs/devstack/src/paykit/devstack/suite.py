@@ -29,9 +29,10 @@ DATABASES = {
     "order": "paykit_order",
     "payment_core": "paykit_payment",
     "channel_gateway": "paykit_gateway",
+    "accounting": "paykit_accounting",
 }
 # Start order: each one's dependencies are already up when it starts.
-START_ORDER = ("channel_simulator", "channel_gateway", "payment_core", "order")
+START_ORDER = ("channel_simulator", "channel_gateway", "accounting", "payment_core", "order")
 
 
 @dataclass
@@ -146,6 +147,10 @@ class Suite:
                 "PAYMENT_GRPC_LISTEN": "127.0.0.1:0",
                 "PAYMENT_ROUTING_RULES": ROUTING_RULES,
             },
+            "accounting": {
+                "ACCOUNTING_DATABASE_URL": self.database_urls.get("accounting", ""),
+                "ACCOUNTING_GRPC_LISTEN": "127.0.0.1:0",
+            },
             "order": {
                 "ORDER_DATABASE_URL": self.database_urls.get("order", ""),
                 "ORDER_GRPC_LISTEN": "127.0.0.1:0",
@@ -155,7 +160,7 @@ class Suite:
         deps: dict[str, str] = {}
         if name == "channel_gateway":
             deps["SIMULATOR_URL"] = self.simulator_url
-        if name == "payment_core":
+        if name in ("payment_core", "accounting"):
             deps["CHANNEL_GATEWAY_TARGET"] = self.grpc_target("channel_gateway")
         if name == "order":
             deps["PAYMENT_CORE_TARGET"] = self.grpc_target("payment_core")
@@ -219,6 +224,7 @@ def _pinned_ports(name: str, info: dict[str, Any]) -> dict[str, str]:
         "order": "ORDER_GRPC_LISTEN",
         "payment_core": "PAYMENT_GRPC_LISTEN",
         "channel_gateway": "GATEWAY_GRPC_LISTEN",
+        "accounting": "ACCOUNTING_GRPC_LISTEN",
     }[name]
     pinned = {listen: f"127.0.0.1:{info['grpc_port']}"}
     if name == "channel_gateway":
