@@ -8,8 +8,8 @@ from datetime import datetime
 from typing import Any
 
 from paykit.money import Money
-from sqlalchemy import bindparam, func, select, update
-from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy import Select, Table, bindparam, cast, func, or_, select, update
+from sqlalchemy.dialects.postgresql import ARRAY, insert
 from sqlalchemy.orm import Session
 
 from accounting.adapters.tables import (
@@ -25,22 +25,59 @@ from accounting.domain.entries import EntryKind, JournalEntry, Line
 from accounting.domain.posting_rules import CaptureRecord
 from accounting.domain.settlement import Settlement, SettlementStatus
 
-# Built once and executed with parameters (executemany for batches).
+
+def _from_arrays(table: Table, names: Sequence[str]) -> Select[Any]:
+    """SELECT * FROM unnest(:name::type[], ...): a whole batch of rows as one array per column.
+
+    A batch of entries or lines is one statement with one parameter set this way, instead of
+    executemany's pages of multi-row VALUES, whose per-row parameter handling cost more than
+    the database's own work (bench/ledger.py: lines 48k rows/s that way, 68k this way).
+    """
+    arrays = [cast(bindparam(name), ARRAY(table.c[name].type)) for name in names]
+    return select(func.unnest(*arrays).table_valued(*names).render_derived())
+
+
+# Built once and executed with parameters.
 _ADD_ACCOUNT = insert(accounts).on_conflict_do_nothing(index_elements=["account_id"])
-_ADD_ENTRY = (
+_ENTRY_COLUMNS = (
+    "entry_id",
+    "event_id",
+    "kind",
+    "reference",
+    "description",
+    "actor",
+    "reason",
+    "reverses_entry_id",
+    "created_at",
+)
+_ADD_ENTRIES = (
     insert(journal_entries)
+    .from_select(_ENTRY_COLUMNS, _from_arrays(journal_entries, _ENTRY_COLUMNS))
     .on_conflict_do_nothing(index_elements=["event_id"])
     .returning(journal_entries.c.entry_id)
 )
-_ADD_LINE = journal_lines.insert()
+_LINE_COLUMNS = ("entry_id", "account_id", "side", "amount_minor", "currency")
+_ADD_LINES = journal_lines.insert().from_select(_LINE_COLUMNS, _from_arrays(journal_lines, _LINE_COLUMNS))
+# Moves the balance unless that would take a must-not-go-negative account below zero: no
+# row back means refused. Checked in the WHERE clause, not left to the accounts_not_negative
+# constraint, whose violation would abort the whole transaction as an IntegrityError instead
+# of a refusal the caller can handle (the consumer's savepoint, a PostingRefused).
 _MOVE_BALANCE = (
     update(accounts)
-    .where(accounts.c.account_id == bindparam("b_account_id"))
+    .where(
+        accounts.c.account_id == bindparam("b_account_id"),
+        or_(~accounts.c.must_not_go_negative, accounts.c.balance_minor + bindparam("b_delta") >= 0),
+    )
     .values(balance_minor=accounts.c.balance_minor + bindparam("b_delta"))
-    .returning(accounts.c.balance_minor, accounts.c.must_not_go_negative)
+    .returning(accounts.c.balance_minor)
 )
+_BALANCE = select(accounts.c.balance_minor).where(accounts.c.account_id == bindparam("b_account_id"))
 _CAPTURE = select(captures).where(captures.c.payment_id == bindparam("b_payment_id"))
 _CAPTURE_FOR_UPDATE = _CAPTURE.with_for_update()
+_REFUND_POSTED = select(journal_entries.c.entry_id).where(
+    journal_entries.c.reference == bindparam("b_refund_id"),
+    journal_entries.c.kind.in_([EntryKind.REFUND.value, EntryKind.DUPLICATE_REFUND.value]),
+)
 
 
 class BalanceWouldGoNegative(Exception):
@@ -66,6 +103,7 @@ def _capture(row: Any) -> CaptureRecord:
         net=Money(row.net_minor, row.currency),
         unreleased=Money(row.unreleased_minor, row.currency),
         duplicate=row.duplicate,
+        refunded=Money(row.refunded_minor, row.currency),
     )
 
 
@@ -98,21 +136,18 @@ class LedgerRepository:
         if not entries:
             return set()
         rows = self._session.execute(
-            _ADD_ENTRY,
-            [
-                {
-                    "entry_id": e.entry_id,
-                    "event_id": e.event_id,
-                    "kind": e.kind.value,
-                    "reference": e.reference,
-                    "description": e.description,
-                    "actor": e.actor,
-                    "reason": e.reason,
-                    "reverses_entry_id": e.reverses_entry_id or None,
-                    "created_at": e.created_at,
-                }
-                for e in entries
-            ],
+            _ADD_ENTRIES,
+            {
+                "entry_id": [e.entry_id for e in entries],
+                "event_id": [e.event_id for e in entries],
+                "kind": [e.kind.value for e in entries],
+                "reference": [e.reference for e in entries],
+                "description": [e.description for e in entries],
+                "actor": [e.actor for e in entries],
+                "reason": [e.reason for e in entries],
+                "reverses_entry_id": [e.reverses_entry_id or None for e in entries],
+                "created_at": [e.created_at for e in entries],
+            },
         )
         return {row.entry_id for row in rows}
 
@@ -122,28 +157,29 @@ class LedgerRepository:
             delta = deltas[account_id]
             if delta == 0:
                 continue
-            row = self._session.execute(_MOVE_BALANCE, {"b_account_id": account_id, "b_delta": delta}).one()
-            if row.must_not_go_negative and row.balance_minor < 0:
-                raise BalanceWouldGoNegative(account_id, row.balance_minor)
+            row = self._session.execute(_MOVE_BALANCE, {"b_account_id": account_id, "b_delta": delta}).first()
+            if row is None:
+                balance = self._session.execute(_BALANCE, {"b_account_id": account_id}).scalar_one()
+                raise BalanceWouldGoNegative(account_id, balance + delta)
 
     def insert_lines(self, entries: Sequence[JournalEntry]) -> None:
-        rows = [
-            {
-                "entry_id": e.entry_id,
-                "account_id": line.account.account_id,
-                "side": line.side.value,
-                "amount_minor": line.amount.minor,
-                "currency": line.amount.currency,
-            }
-            for e in entries
-            for line in e.lines
-        ]
-        if rows:
-            self._session.execute(_ADD_LINE, rows)
+        lines = [(e.entry_id, line) for e in entries for line in e.lines]
+        if lines:
+            self._session.execute(
+                _ADD_LINES,
+                {
+                    "entry_id": [entry_id for entry_id, _ in lines],
+                    "account_id": [line.account.account_id for _, line in lines],
+                    "side": [line.side.value for _, line in lines],
+                    "amount_minor": [line.amount.minor for _, line in lines],
+                    "currency": [line.amount.currency for _, line in lines],
+                },
+            )
 
     # -- captures ---------------------------------------------------------------------
-    def add_capture(self, record: CaptureRecord, captured_at: datetime, release_at: datetime) -> None:
-        self._session.execute(
+    def add_capture(self, record: CaptureRecord, captured_at: datetime, release_at: datetime) -> bool:
+        """False when the payment's capture is stored already (its natural key, the payment id)."""
+        inserted = self._session.execute(
             insert(captures)
             .values(
                 payment_id=record.payment_id,
@@ -154,11 +190,14 @@ class LedgerRepository:
                 net_minor=record.net.minor,
                 unreleased_minor=record.unreleased.minor,
                 duplicate=record.duplicate,
+                refunded_minor=record.refunded.minor,
                 captured_at=captured_at,
                 release_at=release_at,
             )
             .on_conflict_do_nothing()
-        )
+            .returning(captures.c.payment_id)
+        ).first()
+        return inserted is not None
 
     def get_capture(self, payment_id: str, *, for_update: bool = False) -> CaptureRecord | None:
         row = self._session.execute(
@@ -166,12 +205,17 @@ class LedgerRepository:
         ).first()
         return _capture(row) if row else None
 
-    def set_unreleased(self, payment_id: str, unreleased: Money) -> None:
+    def save_capture(self, record: CaptureRecord) -> None:
+        """What changes of a capture: its pending part and its refunded total."""
         self._session.execute(
             update(captures)
-            .where(captures.c.payment_id == payment_id)
-            .values(unreleased_minor=unreleased.minor)
+            .where(captures.c.payment_id == record.payment_id)
+            .values(unreleased_minor=record.unreleased.minor, refunded_minor=record.refunded.minor)
         )
+
+    def refund_posted(self, refund_id: str) -> bool:
+        """Whether the refund's entry is posted, under whatever event id it came."""
+        return self._session.execute(_REFUND_POSTED, {"b_refund_id": refund_id}).first() is not None
 
     def claim_due_releases(self, now: datetime, limit: int) -> list[CaptureRecord]:
         rows = self._session.execute(

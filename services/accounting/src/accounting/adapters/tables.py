@@ -56,6 +56,8 @@ captures = sa.Table(
     sa.Column("net_minor", sa.BigInteger, nullable=False),
     sa.Column("unreleased_minor", sa.BigInteger, nullable=False),
     sa.Column("duplicate", sa.Boolean, nullable=False),
+    # All refunds of the payment posted so far (migration 0002).
+    sa.Column("refunded_minor", sa.BigInteger, nullable=False, server_default="0"),
     sa.Column("captured_at", sa.DateTime(timezone=True), nullable=False),
     sa.Column("release_at", sa.DateTime(timezone=True), nullable=False),
 )

@@ -14,9 +14,11 @@ from __future__ import annotations
 import enum
 import json
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
 from paykit.money import BPS_PER_UNIT, Money, Rounding, allocate_fee
+
+E = TypeVar("E", bound=enum.Enum)
 
 
 class RefundFee(enum.Enum):
@@ -62,21 +64,28 @@ def _bps(value: Any, where: str) -> int:
     return value
 
 
+def _choice(kind: type[E], value: Any, where: str) -> E:
+    try:
+        return kind(value)
+    except ValueError:
+        allowed = ", ".join(member.value for member in kind)
+        raise ValueError(f"fee schedule: {where} must be one of {allowed}, got {value!r}") from None
+
+
 def parse_fee_schedule(text: str) -> FeeSchedule:
     try:
         raw = json.loads(text)
     except json.JSONDecodeError as exc:
         raise ValueError(f"fee schedule is not JSON: {exc}") from exc
+    except RecursionError:
+        raise ValueError("fee schedule is not JSON this parser can read: nested too deeply") from None
     if not isinstance(raw, dict):
         raise ValueError("fee schedule must be a JSON object")
     unknown = set(raw) - {"merchant_bps", "channel_bps", "rounding", "refund_fee", "merchants", "channels"}
     if unknown:
         raise ValueError(f"unknown fee schedule keys: {sorted(unknown)}")
-    try:
-        rounding = Rounding(raw.get("rounding", "half_up"))
-        refund_fee = RefundFee(raw.get("refund_fee", "return"))
-    except ValueError as exc:
-        raise ValueError(f"fee schedule: {exc}") from exc
+    rounding = _choice(Rounding, raw.get("rounding", "half_up"), "rounding")
+    refund_fee = _choice(RefundFee, raw.get("refund_fee", "return"), "refund_fee")
     merchants = raw.get("merchants", {})
     channels = raw.get("channels", {})
     if not isinstance(merchants, dict) or not isinstance(channels, dict):
@@ -87,7 +96,7 @@ def parse_fee_schedule(text: str) -> FeeSchedule:
         if "merchant_bps" in terms:
             _bps(terms["merchant_bps"], f"merchants.{name}.merchant_bps")
         if "refund_fee" in terms:
-            RefundFee(terms["refund_fee"])
+            _choice(RefundFee, terms["refund_fee"], f"merchants.{name}.refund_fee")
     for name, terms in channels.items():
         if not isinstance(terms, dict) or set(terms) != {"channel_bps"}:
             raise ValueError(f"fee schedule: channels.{name} takes channel_bps")

@@ -5,13 +5,14 @@ A captured payment of 100.00 with a 0.60 merchant fee and a 0.38 channel fee:
     Dr channel fee expense 0.38 / Cr channel clearing 0.38
 A refund takes the refunded amount (less the merchant fee returned on it, by
 policy) from the merchant, pending part of that payment first, then
-available. A duplicate payment never touches the merchant: it is owed back
-to the payer (refunds payable) until its automatic refund goes out.
+available. A payment's refunds never add up to more than its amount. A
+duplicate payment never touches the merchant: it is owed back to the payer
+(refunds payable) until its automatic refund goes out.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 
 from paykit.errors import FailedPrecondition
@@ -45,6 +46,11 @@ class CaptureRecord:
     net: Money
     unreleased: Money
     duplicate: bool
+    refunded: Money
+
+    @property
+    def refundable(self) -> Money:
+        return self.gross - self.refunded
 
 
 @dataclass(frozen=True)
@@ -79,6 +85,7 @@ def capture(fact: Captured, fees: FeeSchedule, entry_id: str) -> tuple[JournalEn
             Money.zero(cur),
             Money.zero(cur),
             True,
+            Money.zero(cur),
         )
         entry = JournalEntry(
             entry_id,
@@ -109,14 +116,35 @@ def capture(fact: Captured, fees: FeeSchedule, entry_id: str) -> tuple[JournalEn
         fact.at,
         description=f"payment {fact.payment_id} captured at {fact.channel}",
     )
-    return entry, CaptureRecord(fact.payment_id, fact.merchant_id, fact.channel, fact.amount, net, net, False)
+    record = CaptureRecord(
+        fact.payment_id, fact.merchant_id, fact.channel, fact.amount, net, net, False, Money.zero(cur)
+    )
+    return entry, record
 
 
 def refund(
     fact: Refunded, capture_record: CaptureRecord, fees: FeeSchedule, entry_id: str
 ) -> tuple[JournalEntry, CaptureRecord]:
-    """The refund's entry, and the capture record with its pending part reduced."""
+    """The refund's entry, and the capture record with its refunded total raised and its
+    pending part reduced. Refused when the payment has less than this left to refund."""
     cur = fact.amount.currency
+    if cur != capture_record.gross.currency:
+        raise FailedPrecondition(
+            f"refund {fact.refund_id} is in {cur}, its payment in {capture_record.gross.currency}"
+        )
+    if (fact.merchant_id, fact.channel) != (capture_record.merchant_id, capture_record.channel):
+        # The refund's accounts come from its own fields: never take one merchant's money
+        # for another merchant's payment.
+        raise FailedPrecondition(
+            f"refund {fact.refund_id} names {fact.merchant_id} at {fact.channel}; its payment "
+            f"{fact.payment_id} was captured for {capture_record.merchant_id} at {capture_record.channel}"
+        )
+    if fact.amount > capture_record.refundable:
+        raise FailedPrecondition(
+            f"refund {fact.refund_id} of {fact.amount} exceeds what is left to refund of payment "
+            f"{fact.payment_id}: {capture_record.refundable} of {capture_record.gross}"
+        )
+    refunded = capture_record.refunded + fact.amount
     clearing = chart.channel_clearing(fact.channel, cur)
     if capture_record.duplicate or fact.automatic:
         lines = _lines(
@@ -131,17 +159,8 @@ def refund(
             fact.at,
             description=f"duplicate payment {fact.payment_id} returned to the payer",
         )
-        return entry, capture_record
-    if fact.amount.currency != capture_record.gross.currency:
-        raise FailedPrecondition(
-            f"refund {fact.refund_id} is in {cur}, its payment in {capture_record.gross.currency}"
-        )
-    terms = fees.terms(fact.merchant_id)
-    fee_back = (
-        fees.merchant_fee(fact.merchant_id, fact.amount)
-        if terms.refund_fee is RefundFee.RETURN
-        else Money.zero(cur)
-    )
+        return entry, replace(capture_record, refunded=refunded)
+    fee_back = _fee_returned(fact, capture_record, fees)
     from_merchant = fact.amount - fee_back
     from_pending = Money(min(capture_record.unreleased.minor, from_merchant.minor), cur)
     from_available = from_merchant - from_pending
@@ -160,16 +179,25 @@ def refund(
         fact.at,
         description=f"refund {fact.refund_id} of payment {fact.payment_id}",
     )
-    remaining = CaptureRecord(
-        capture_record.payment_id,
-        capture_record.merchant_id,
-        capture_record.channel,
-        capture_record.gross,
-        capture_record.net,
-        capture_record.unreleased - from_pending,
-        False,
+    remaining = replace(
+        capture_record, unreleased=capture_record.unreleased - from_pending, refunded=refunded
     )
     return entry, remaining
+
+
+def _fee_returned(fact: Refunded, capture_record: CaptureRecord, fees: FeeSchedule) -> Money:
+    """The merchant fee a refund returns: the fee on everything refunded so far minus the fee
+    on what was refunded before, capped at the fee charged. Rounding each refund's fee on its
+    own would return up to a minor unit per refund more than was charged (with UP rounding a
+    payment refunded unit by unit would take nothing back from the merchant); this way
+    refunds in pieces return exactly what one refund of their total would."""
+    cur = fact.amount.currency
+    if fees.terms(fact.merchant_id).refund_fee is RefundFee.KEEP:
+        return Money.zero(cur)
+    charged = (capture_record.gross - capture_record.net).minor
+    before = min(fees.merchant_fee(fact.merchant_id, capture_record.refunded).minor, charged)
+    after = min(fees.merchant_fee(fact.merchant_id, capture_record.refunded + fact.amount).minor, charged)
+    return Money(after - before, cur)
 
 
 def release(record: CaptureRecord, event_id: str, entry_id: str, at: datetime) -> JournalEntry | None:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 
 from paykit.errors import InvalidArgument, NotFound
@@ -24,24 +24,32 @@ class Policy:
 
 
 def post_capture(tx: LedgerTx, fact: Captured, policy: Policy) -> JournalEntry | None:
+    """None when the payment's capture was posted before, under this event id or another:
+    the capture row, keyed by payment id, is inserted first and decides (race-free)."""
     entry, record = rules.capture(fact, policy.fees, new_id(IdKind.JOURNAL_ENTRY))
+    if not tx.ledger.add_capture(record, fact.at, fact.at + policy.release_after):
+        return None
     if not post(tx, [entry]):
-        return None  # this event was posted before
-    tx.ledger.add_capture(record, fact.at, fact.at + policy.release_after)
+        raise PostingRefused(
+            f"event {fact.event_id} was posted before, not as the capture of {fact.payment_id}"
+        )
     return entry
 
 
 def post_refund(tx: LedgerTx, fact: Refunded, policy: Policy) -> JournalEntry | None:
+    """None when the refund was posted before, under this event id or another. The capture's
+    row lock serialises the refunds of a payment, so the check and the posting are race-free."""
     record = tx.ledger.get_capture(fact.payment_id, for_update=True)
     if record is None:
         raise PostingRefused(
             f"refund {fact.refund_id}: the capture of payment {fact.payment_id} is not posted"
         )
+    if tx.ledger.refund_posted(fact.refund_id):
+        return None
     entry, remaining = rules.refund(fact, record, policy.fees, new_id(IdKind.JOURNAL_ENTRY))
     if not post(tx, [entry]):
         return None
-    if remaining.unreleased != record.unreleased:
-        tx.ledger.set_unreleased(fact.payment_id, remaining.unreleased)
+    tx.ledger.save_capture(remaining)
     return entry
 
 
@@ -59,7 +67,7 @@ def _release(tx: LedgerTx, record: rules.CaptureRecord, at: datetime) -> Journal
     entry = rules.release(record, f"release:{record.payment_id}", new_id(IdKind.JOURNAL_ENTRY), at)
     if entry is None or not post(tx, [entry]):
         return None
-    tx.ledger.set_unreleased(record.payment_id, record.unreleased - record.unreleased)
+    tx.ledger.save_capture(replace(record, unreleased=record.unreleased - record.unreleased))
     return entry
 
 
