@@ -51,13 +51,17 @@ def expected_merchant_balances(suite: Suite) -> dict[tuple[str, str], int]:
         "where status in ('SUCCEEDED','PARTIALLY_REFUNDED','REFUNDED') and duplicate_reason is null",
     ):
         owed[(p.merchant_id, p.currency)] += p.amount_minor - fee(p.amount_minor)
+    # The fee returned is the fee on all that was refunded of a payment, never more than charged.
     for r in query(
         suite,
         "payment_core",
-        "select merchant_id, currency, amount_minor from refunds "
-        "where status = 'SUCCEEDED' and not automatic",
+        "select r.merchant_id, r.currency, p.amount_minor as paid, sum(r.amount_minor) as refunded "
+        "from refunds r join payments p using (payment_id) "
+        "where r.status = 'SUCCEEDED' and not r.automatic "
+        "group by r.merchant_id, r.currency, r.payment_id, p.amount_minor",
     ):
-        owed[(r.merchant_id, r.currency)] -= r.amount_minor - fee(r.amount_minor)
+        refunded = int(r.refunded)
+        owed[(r.merchant_id, r.currency)] -= refunded - min(fee(refunded), fee(r.paid))
     return dict(owed)
 
 

@@ -256,21 +256,40 @@ def failure_reason(engine: Engine, event_id: str) -> str | None:
         ).scalar_one_or_none()
 
 
-def test_a_refund_of_an_unknown_capture_is_recorded_as_a_failure_and_posts_nothing(
+def test_a_refund_read_before_its_capture_waits_and_is_posted_with_the_capture(
     ledger_engine: Engine, deliver: Callable[[Envelope], None]
 ) -> None:
-    payment, refund_id = unique("pay-unknown"), unique("rfd")
-    envelope = refund_succeeded(refund_id, payment, "m-1", "simulator", Money(500, "CNY"), now())
+    # payment.events and refund.events are separate topics: the refund may come first.
+    payment, refund_id = unique("pay-late"), unique("rfd")
+    refund = refund_succeeded(refund_id, payment, "m-1", "simulator", Money(500, "CNY"), now())
     before = footprint(ledger_engine)
 
-    deliver(envelope)
+    deliver(refund)
+    waiting = footprint(ledger_engine)
+    assert waiting == before  # no entry, line, balance, event or failure: it waits
+    with ledger_engine.connect() as conn:
+        assert (
+            conn.execute(
+                text("SELECT count(*) FROM deferred_refunds WHERE payment_id = :p"), {"p": payment}
+            ).scalar_one()
+            == 1
+        )
 
+    deliver(payment_succeeded(payment, "m-1", "simulator", Money(10_000, "CNY"), now()))
     after = footprint(ledger_engine)
-    assert replace(after, failures=before.failures) == before  # no entry, line, balance or event
-    assert after.failures == before.failures + 1
-    assert failure_reason(ledger_engine, envelope.event_id) == (
-        f"refund {refund_id}: the capture of payment {payment} is not posted"
-    )
+    assert after.entries == before.entries + 2 and after.failures == before.failures
+    with ledger_engine.connect() as conn:
+        assert conn.execute(text("SELECT count(*) FROM deferred_refunds")).scalar_one() == 0
+        kinds = (
+            conn.execute(
+                text("SELECT kind FROM journal_entries WHERE reference IN (:p, :r) ORDER BY created_at"),
+                {"p": payment, "r": refund_id},
+            )
+            .scalars()
+            .all()
+        )
+    assert sorted(kinds) == ["capture", "refund"]
+    assert failure_reason(ledger_engine, refund.event_id) is None
 
 
 def test_a_refund_the_merchant_cannot_cover_is_recorded_as_a_failure_not_dead_lettered(

@@ -8,13 +8,14 @@ from datetime import datetime
 from typing import Any
 
 from paykit.money import Money
-from sqlalchemy import Select, Table, bindparam, cast, func, or_, select, update
+from sqlalchemy import Select, Table, bindparam, cast, delete, func, or_, select, text, update
 from sqlalchemy.dialects.postgresql import ARRAY, insert
 from sqlalchemy.orm import Session
 
 from accounting.adapters.tables import (
     accounts,
     captures,
+    deferred_refunds,
     journal_entries,
     journal_lines,
     posting_failures,
@@ -22,7 +23,7 @@ from accounting.adapters.tables import (
 )
 from accounting.domain.accounts import Account, Side, parse_account_id
 from accounting.domain.entries import EntryKind, JournalEntry, Line
-from accounting.domain.posting_rules import CaptureRecord
+from accounting.domain.posting_rules import CaptureRecord, Refunded
 from accounting.domain.settlement import Settlement, SettlementStatus
 
 
@@ -226,6 +227,57 @@ class LedgerRepository:
             .with_for_update(skip_locked=True)
         )
         return [_capture(row) for row in rows]
+
+    def lock_payment(self, payment_id: str) -> None:
+        """Serialise a payment's capture and its refunds across consumers (replicas)."""
+        self._session.execute(
+            text("SELECT pg_advisory_xact_lock(hashtextextended(:p, 11))"), {"p": payment_id}
+        )
+
+    # -- refunds waiting for their capture ---------------------------------------------
+    def defer_refund(self, fact: Refunded) -> None:
+        self._session.execute(
+            insert(deferred_refunds)
+            .values(
+                event_id=fact.event_id,
+                refund_id=fact.refund_id,
+                payment_id=fact.payment_id,
+                merchant_id=fact.merchant_id,
+                channel=fact.channel,
+                amount_minor=fact.amount.minor,
+                currency=fact.amount.currency,
+                automatic=fact.automatic,
+                refunded_at=fact.at,
+            )
+            .on_conflict_do_nothing()
+        )
+
+    def take_deferred_refunds(self, payment_id: str) -> list[Refunded]:
+        rows = self._session.execute(
+            delete(deferred_refunds)
+            .where(deferred_refunds.c.payment_id == payment_id)
+            .returning(*deferred_refunds.c)
+        ).all()
+        return [
+            Refunded(
+                event_id=r.event_id,
+                refund_id=r.refund_id,
+                payment_id=r.payment_id,
+                merchant_id=r.merchant_id,
+                channel=r.channel,
+                amount=Money(r.amount_minor, r.currency),
+                at=r.refunded_at,
+                automatic=r.automatic,
+            )
+            for r in sorted(rows, key=lambda r: r.refunded_at)
+        ]
+
+    def deferred(self, limit: int) -> list[Any]:
+        return list(
+            self._session.execute(
+                select(deferred_refunds).order_by(deferred_refunds.c.deferred_at.desc()).limit(limit)
+            )
+        )
 
     # -- failures -------------------------------------------------------------------------
     def record_failure(self, event_id: str, event_type: str, reason: str, payload: bytes) -> None:

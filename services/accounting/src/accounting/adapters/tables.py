@@ -89,3 +89,20 @@ posting_failures = sa.Table(
     sa.Column("payload", sa.LargeBinary, nullable=False),
     sa.Column("failed_at", sa.DateTime(timezone=True), nullable=False, server_default=sa.func.now()),
 )
+
+# refund.events and payment.events are separate topics: a refund can be read
+# before its payment's capture. It waits here, posted when the capture is.
+deferred_refunds = sa.Table(
+    "deferred_refunds",
+    metadata,
+    sa.Column("event_id", sa.Text, primary_key=True),
+    sa.Column("refund_id", sa.Text, nullable=False),
+    sa.Column("payment_id", sa.Text, nullable=False),
+    sa.Column("merchant_id", sa.Text, nullable=False),
+    sa.Column("channel", sa.Text, nullable=False),
+    sa.Column("amount_minor", sa.BigInteger, nullable=False),
+    sa.Column("currency", sa.String(3), nullable=False),
+    sa.Column("automatic", sa.Boolean, nullable=False),
+    sa.Column("refunded_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("deferred_at", sa.DateTime(timezone=True), nullable=False, server_default=sa.func.now()),
+)

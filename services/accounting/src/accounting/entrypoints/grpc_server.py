@@ -213,15 +213,29 @@ class AccountingServicer(accounting_pb2_grpc.AccountingServiceServicer):
             with self._uow_factory() as uow:
                 return uow.ledger.failures(request.page_size or queries.DEFAULT_PAGE)
 
+        def read_waiting() -> list:  # type: ignore[type-arg]
+            with self._uow_factory() as uow:
+                return uow.ledger.deferred(request.page_size or queries.DEFAULT_PAGE)
+
         rows = await run_blocking(read)
-        return pb.ListPostingFailuresResponse(
-            failures=[
-                pb.PostingFailure(
-                    event_id=r.event_id,
-                    event_type=r.event_type,
-                    reason=r.reason,
-                    failed_at=timestamp(r.failed_at),
-                )
-                for r in rows
-            ]
-        )
+        waiting = await run_blocking(read_waiting)
+        refused = [
+            pb.PostingFailure(
+                event_id=r.event_id,
+                event_type=r.event_type,
+                reason=r.reason,
+                failed_at=timestamp(r.failed_at),
+            )
+            for r in rows
+        ]
+        # Not failures yet, but not posted either: shown so nothing waits unseen.
+        deferred = [
+            pb.PostingFailure(
+                event_id=w.event_id,
+                event_type="refund.succeeded",
+                reason=f"waiting for the capture of payment {w.payment_id}",
+                failed_at=timestamp(w.deferred_at),
+            )
+            for w in waiting
+        ]
+        return pb.ListPostingFailuresResponse(failures=refused + deferred)

@@ -26,6 +26,7 @@ class Policy:
 def post_capture(tx: LedgerTx, fact: Captured, policy: Policy) -> JournalEntry | None:
     """None when the payment's capture was posted before, under this event id or another:
     the capture row, keyed by payment id, is inserted first and decides (race-free)."""
+    tx.ledger.lock_payment(fact.payment_id)
     entry, record = rules.capture(fact, policy.fees, new_id(IdKind.JOURNAL_ENTRY))
     if not tx.ledger.add_capture(record, fact.at, fact.at + policy.release_after):
         return None
@@ -33,17 +34,20 @@ def post_capture(tx: LedgerTx, fact: Captured, policy: Policy) -> JournalEntry |
         raise PostingRefused(
             f"event {fact.event_id} was posted before, not as the capture of {fact.payment_id}"
         )
+    for waiting in tx.ledger.take_deferred_refunds(fact.payment_id):
+        post_refund(tx, waiting, policy)
     return entry
 
 
 def post_refund(tx: LedgerTx, fact: Refunded, policy: Policy) -> JournalEntry | None:
     """None when the refund was posted before, under this event id or another. The capture's
     row lock serialises the refunds of a payment, so the check and the posting are race-free."""
+    tx.ledger.lock_payment(fact.payment_id)
     record = tx.ledger.get_capture(fact.payment_id, for_update=True)
     if record is None:
-        raise PostingRefused(
-            f"refund {fact.refund_id}: the capture of payment {fact.payment_id} is not posted"
-        )
+        # Its payment's capture comes on another topic and may not be read yet: wait for it.
+        tx.ledger.defer_refund(fact)
+        return None
     if tx.ledger.refund_posted(fact.refund_id):
         return None
     entry, remaining = rules.refund(fact, record, policy.fees, new_id(IdKind.JOURNAL_ENTRY))
