@@ -249,3 +249,72 @@ def test_a_replayed_event_stream_changes_no_balance(suite: Suite) -> None:
     except AssertionError as exc:
         raise AssertionError(f"{exc}: (committed, end) per lagging partition {behind()}") from exc
     assert snapshot() == before
+
+
+def line(account_id: str, side: int, minor: int, currency: str = "CNY") -> pb.JournalLine:
+    from paykit.common.v1.money_pb2 import Money
+
+    return pb.JournalLine(account_id=account_id, side=side, amount=Money(minor=minor, currency=currency))
+
+
+def test_operator_adjustments_are_checked_recorded_and_reversible(suite: Suite) -> None:
+    stub = ledger(suite)
+    suspense, bank = "liability:suspense:CNY", "asset:settlement_bank:CNY"
+
+    def adjust(
+        key: str, *lines: pb.JournalLine, reason: str = "statement difference", actor: str = "ops@paykit"
+    ):
+        return stub.PostAdjustment(
+            pb.PostAdjustmentRequest(idempotency_key=key, lines=list(lines), reason=reason, actor=actor),
+            timeout=10,
+        )
+
+    before = query(suite, "accounting", "select count(*) from journal_entries")[0][0]
+    bad = {
+        "unbalanced": lambda: adjust(
+            "bad-1", line(suspense, pb.SIDE_DEBIT, 100), line(bank, pb.SIDE_CREDIT, 99)
+        ),
+        "one line": lambda: adjust("bad-2", line(suspense, pb.SIDE_DEBIT, 100)),
+        "unknown account": lambda: adjust(
+            "bad-3", line("asset:cash_drawer:CNY", pb.SIDE_DEBIT, 100), line(bank, pb.SIDE_CREDIT, 100)
+        ),
+        "mixed currencies": lambda: adjust(
+            "bad-4",
+            line(suspense, pb.SIDE_DEBIT, 100),
+            line("asset:settlement_bank:USD", pb.SIDE_CREDIT, 100, "USD"),
+        ),
+        "no actor": lambda: adjust(
+            "bad-5", line(suspense, pb.SIDE_DEBIT, 1), line(bank, pb.SIDE_CREDIT, 1), actor=""
+        ),
+    }
+    for what, call in bad.items():
+        assert rpc_code(call) == grpc.StatusCode.INVALID_ARGUMENT, what
+    assert query(suite, "accounting", "select count(*) from journal_entries")[0][0] == before
+
+    entry = adjust("adj-1", line(bank, pb.SIDE_DEBIT, 250), line(suspense, pb.SIDE_CREDIT, 250))
+    assert (entry.kind, entry.actor, entry.reason) == ("adjustment", "ops@paykit", "statement difference")
+    assert adjust("adj-1", line(bank, pb.SIDE_DEBIT, 250), line(suspense, pb.SIDE_CREDIT, 250)) == entry
+    reused = rpc_code(
+        lambda: adjust("adj-1", line(bank, pb.SIDE_DEBIT, 1), line(suspense, pb.SIDE_CREDIT, 1))
+    )
+    assert reused == grpc.StatusCode.ALREADY_EXISTS
+
+    reversal = stub.ReverseEntry(
+        pb.ReverseEntryRequest(
+            idempotency_key="rev-1", entry_id=entry.entry_id, reason="posted twice", actor="ops"
+        ),
+        timeout=10,
+    )
+    assert reversal.reverses_entry_id == entry.entry_id
+    assert {(x.account_id, x.side) for x in reversal.lines} == {
+        (bank, pb.SIDE_CREDIT),
+        (suspense, pb.SIDE_DEBIT),
+    }
+    again = rpc_code(
+        lambda: stub.ReverseEntry(
+            pb.ReverseEntryRequest(idempotency_key="rev-2", entry_id=entry.entry_id, reason="x", actor="ops"),
+            timeout=10,
+        )
+    )
+    assert again == grpc.StatusCode.FAILED_PRECONDITION
+    assert stub.TrialBalance(pb.TrialBalanceRequest(), timeout=10).balanced
