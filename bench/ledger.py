@@ -48,7 +48,7 @@ from paykit.money import Money
 from sqlalchemy import Engine
 
 ENTRIES = int(os.environ.get("ENTRIES", "100000"))
-SERVICE_BATCH = 500
+SERVICE_BATCH = int(os.environ.get("BATCH", "500"))
 RAW_BATCH = 1000
 LINES_PER_ENTRY = 5
 MERCHANTS = tuple(f"bench-m{i}" for i in range(8))

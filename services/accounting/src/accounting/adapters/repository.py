@@ -7,9 +7,10 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from paykit.db.bulk import insert_from_arrays, rows_from_arrays
 from paykit.money import Money
-from sqlalchemy import Select, Table, bindparam, cast, delete, func, or_, select, text, update
-from sqlalchemy.dialects.postgresql import ARRAY, insert
+from sqlalchemy import bindparam, delete, func, or_, select, text, update
+from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.orm import Session
 
 from accounting.adapters.tables import (
@@ -26,18 +27,6 @@ from accounting.domain.entries import EntryKind, JournalEntry, Line
 from accounting.domain.posting_rules import CaptureRecord, Refunded
 from accounting.domain.settlement import Settlement, SettlementStatus
 
-
-def _from_arrays(table: Table, names: Sequence[str]) -> Select[Any]:
-    """SELECT * FROM unnest(:name::type[], ...): a whole batch of rows as one array per column.
-
-    A batch of entries or lines is one statement with one parameter set this way, instead of
-    executemany's pages of multi-row VALUES, whose per-row parameter handling cost more than
-    the database's own work (bench/ledger.py: lines 48k rows/s that way, 68k this way).
-    """
-    arrays = [cast(bindparam(name), ARRAY(table.c[name].type)) for name in names]
-    return select(func.unnest(*arrays).table_valued(*names).render_derived())
-
-
 # Built once and executed with parameters.
 _ADD_ACCOUNT = insert(accounts).on_conflict_do_nothing(index_elements=["account_id"])
 _ENTRY_COLUMNS = (
@@ -53,12 +42,12 @@ _ENTRY_COLUMNS = (
 )
 _ADD_ENTRIES = (
     insert(journal_entries)
-    .from_select(_ENTRY_COLUMNS, _from_arrays(journal_entries, _ENTRY_COLUMNS))
+    .from_select(_ENTRY_COLUMNS, rows_from_arrays(journal_entries, _ENTRY_COLUMNS))
     .on_conflict_do_nothing(index_elements=["event_id"])
     .returning(journal_entries.c.entry_id)
 )
 _LINE_COLUMNS = ("entry_id", "account_id", "side", "amount_minor", "currency")
-_ADD_LINES = journal_lines.insert().from_select(_LINE_COLUMNS, _from_arrays(journal_lines, _LINE_COLUMNS))
+_ADD_LINES = insert_from_arrays(journal_lines, _LINE_COLUMNS)
 # Moves the balance unless that would take a must-not-go-negative account below zero: no
 # row back means refused. Checked in the WHERE clause, not left to the accounts_not_negative
 # constraint, whose violation would abort the whole transaction as an IntegrityError instead
