@@ -54,4 +54,15 @@ def record_answer(health: ChannelHealth) -> ChannelHealth:
 
 
 def set_operator_disabled(health: ChannelHealth, disabled: bool, reason: str, actor: str) -> ChannelHealth:
-    return replace(health, operator_disabled=disabled, reason=reason, actor=actor)
+    """An operator disabling a channel, or enabling it: enabling also closes an open circuit,
+    since it says someone checked the channel is back."""
+    if disabled:
+        return replace(health, operator_disabled=True, reason=reason, actor=actor)
+    return replace(
+        health,
+        operator_disabled=False,
+        consecutive_errors=0,
+        unhealthy_until=None,
+        reason=reason,
+        actor=actor,
+    )
