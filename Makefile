@@ -30,7 +30,7 @@ lint: deps proto-check
 	$(RUN) ruff check libs services tests bench conftest.py
 	MYPYPATH=$$(ls -d libs/*/src services/*/src | paste -sd:) $(RUN) mypy \
 		-p paykit.money -p paykit.ids -p paykit.errors -p paykit.db -p paykit.messaging -p paykit.grpckit -p paykit.idempotency \
-		-p paykit.telemetry -p paykit.devstack -p order_service -p payment_core -p channel_gateway -p channel_simulator -p accounting
+		-p paykit.telemetry -p paykit.devstack -p order_service -p payment_core -p channel_gateway -p channel_simulator -p accounting -p notification
 
 test: deps proto-check
 	$(RUN) pytest -q

@@ -3,20 +3,18 @@ details, the new Order fields, and nothing written on a bad request."""
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
 
 import grpc
 import pytest
-from google.rpc import error_details_pb2, status_pb2
 from order_service.domain.order import Order, OrderStatus
 from order_service.entrypoints.grpc_server import SERVICE_NAME, OrderServicer
 from order_service.service_layer.services import UowFactory, now_utc
 from paykit.common.v1.money_pb2 import Money as MoneyProto
 from paykit.contracts.convert import from_timestamp
 from paykit.events.v1.envelope_pb2 import Envelope
-from paykit.grpckit import create_server
+from paykit.grpckit.testing import in_process_caller, rpc_error, violated_field
 from paykit.money import Money
 from paykit.order.v1 import order_pb2, order_pb2_grpc
 
@@ -28,41 +26,12 @@ Stub = order_pb2_grpc.OrderServiceStub
 def call(uow_factory: UowFactory, payment_core: Any) -> Callable[[Callable[[Stub], Awaitable[T]]], T]:
     """Run `use(stub)` against an OrderService on a free port, then stop it."""
 
-    def run(use: Callable[[Stub], Awaitable[T]]) -> T:
-        async def serve_and_use() -> T:
-            servicer = OrderServicer(uow_factory, payment_core)
-            server, port = create_server(
-                "127.0.0.1:0", [(order_pb2_grpc.add_OrderServiceServicer_to_server, servicer, SERVICE_NAME)]
-            )
-            await server.start()
-            channel = grpc.aio.insecure_channel(f"127.0.0.1:{port}")
-            try:
-                return await use(order_pb2_grpc.OrderServiceStub(channel))  # type: ignore[no-untyped-call]
-            finally:
-                await channel.close()
-                await server.stop(None)
-
-        return asyncio.run(serve_and_use())
-
-    return run
-
-
-def rpc_error(run: Callable[[Callable[[Stub], Awaitable[Any]]], Any], use: Callable[[Stub], Any]) -> Any:
-    async def expect_error(stub: Stub) -> grpc.aio.AioRpcError:
-        try:
-            await use(stub)
-        except grpc.aio.AioRpcError as exc:
-            return exc
-        raise AssertionError("the call succeeded")
-
-    return run(expect_error)
-
-
-def violated_field(error: grpc.aio.AioRpcError) -> str:
-    details = dict(error.trailing_metadata() or ())["grpc-status-details-bin"]
-    bad_request = error_details_pb2.BadRequest()
-    assert status_pb2.Status.FromString(details).details[0].Unpack(bad_request)
-    return str(bad_request.field_violations[0].field)
+    return in_process_caller(  # type: ignore[no-any-return]
+        order_pb2_grpc.add_OrderServiceServicer_to_server,
+        OrderServicer(uow_factory, payment_core),
+        SERVICE_NAME,
+        order_pb2_grpc.OrderServiceStub,
+    )
 
 
 def refund_request(order_id: str, **fields: Any) -> order_pb2.RefundOrderRequest:

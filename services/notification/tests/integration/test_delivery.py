@@ -1,0 +1,306 @@
+"""The delivery worker against real PostgreSQL and real merchant receivers on 127.0.0.1:
+retries, ordering, replays, isolation from a hanging endpoint, redirects, truncation,
+the circuit breaker and Redeliver."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Awaitable, Callable
+from typing import TypeVar
+
+import pytest
+from aiohttp import web
+from notification.adapters.http_sender import RESPONSE_MAX_BYTES, WebhookSender
+from notification.domain.breaker import BreakerPolicy
+from notification.domain.delivery import RetrySchedule
+from notification.domain.verify import verify
+from notification.service_layer import deliveries
+from notification.service_layer.dispatch import Dispatcher, DispatchPolicy
+from notification.service_layer.unit_of_work import UowFactory
+from paykit.errors import FailedPrecondition, NotFound
+from paykit.events.v1.notification_events_pb2 import NotificationDead, NotificationDelivered
+from paykit.ids import IdKind, new_id
+from paykit.messaging.envelope import decode_envelope, unpack
+from sqlalchemy import text
+from sqlalchemy.orm import Session, sessionmaker
+
+from .support import Receiver, consume, order_created, order_paid, register, run_until, statuses
+
+T = TypeVar("T")
+FAST = RetrySchedule((0.1, 0.1, 0.1, 0.1, 0.1), jitter_ratio=0.1)
+
+
+def merchant() -> str:
+    return new_id(IdKind.ORDER).replace("ord_", "m_")
+
+
+def policy(**fields: object) -> DispatchPolicy:
+    base: dict[str, object] = {
+        "schedule": FAST,
+        "breaker": BreakerPolicy(failure_threshold=20, cool_down_s=60),
+        "endpoint_concurrency": 4,
+        "global_concurrency": 16,
+        "lease_s": 30.0,
+    }
+    return DispatchPolicy(**{**base, **fields})  # type: ignore[arg-type]
+
+
+def with_dispatcher(
+    uow_factory: UowFactory, use: Callable[[Dispatcher], Awaitable[T]], **fields: object
+) -> T:
+    async def run() -> T:
+        sender = WebhookSender()
+        dispatcher = Dispatcher(uow_factory, sender, policy(**fields))
+        try:
+            return await use(dispatcher)
+        finally:
+            await dispatcher.stop()
+            await sender.close()
+
+    return asyncio.run(run())
+
+
+def status_codes(failing: int, then: int = 200) -> Callable[[int, web.Request], Awaitable[web.Response]]:
+    async def respond(n: int, _request: web.Request) -> web.Response:
+        return web.Response(status=500 if n < failing else then, text="nope" if n < failing else "ok")
+
+    return respond
+
+
+def published(sessions: sessionmaker[Session], event_type: str) -> list[bytes]:
+    with sessions() as session:
+        rows = session.execute(text("SELECT payload FROM outbox WHERE event_type = :t"), {"t": event_type})
+        return [bytes(r.payload) for r in rows]
+
+
+def test_receiver_failing_three_times_gets_one_success_after_four_signed_attempts(
+    uow_factory: UowFactory, sessions: sessionmaker[Session]
+) -> None:
+    m = merchant()
+
+    async def scenario(dispatcher: Dispatcher) -> Receiver:
+        async with Receiver(status_codes(failing=3)) as receiver:
+            endpoint = register(uow_factory, m, receiver.url)
+            consume(sessions, order_paid(m, "ord_retry"))
+            await run_until(
+                dispatcher,
+                lambda: set(statuses(sessions, endpoint.endpoint_id).values()) == {"DELIVERED"},
+                15,
+            )
+            for got in receiver.received:
+                assert verify(got.signature, got.body, [endpoint.secret], time.time())
+            return receiver
+
+    receiver = with_dispatcher(uow_factory, scenario)
+    assert [r.answered for r in receiver.received] == [500, 500, 500, 200]
+    assert len({r.body for r in receiver.received}) == 1  # every attempt sends the same bytes
+    [found] = deliveries.find(uow_factory, "ord_retry", "", None, 10)
+    view = deliveries.get(uow_factory, found.delivery_id)
+    assert [a.result.status_code for a in view.attempts] == [500, 500, 500, 200]
+    assert [a.number for a in view.attempts] == [1, 2, 3, 4]
+    assert view.delivery.attempts_made == 4
+    events = [
+        unpack(decode_envelope(p), NotificationDelivered)
+        for p in published(sessions, "notification.delivered")
+    ]
+    assert [(e.delivery_id, e.attempts) for e in events if e.order_id == "ord_retry"] == [
+        (found.delivery_id, 4)
+    ]
+
+
+def test_events_of_one_order_arrive_in_order_even_when_the_first_needs_retries(
+    uow_factory: UowFactory, sessions: sessionmaker[Session]
+) -> None:
+    m = merchant()
+    created, paid = order_created(m, "ord_seq"), order_paid(m, "ord_seq")
+
+    async def scenario(dispatcher: Dispatcher) -> Receiver:
+        async with Receiver(status_codes(failing=2)) as receiver:
+            endpoint = register(uow_factory, m, receiver.url)
+            consume(sessions, created)
+            consume(sessions, paid)
+            await run_until(
+                dispatcher,
+                lambda: set(statuses(sessions, endpoint.endpoint_id).values()) == {"DELIVERED"},
+                15,
+            )
+            return receiver
+
+    receiver = with_dispatcher(uow_factory, scenario)
+    assert [(r.event_id, r.answered) for r in receiver.received] == [
+        (created.event_id, 500),
+        (created.event_id, 500),
+        (created.event_id, 200),
+        (paid.event_id, 200),
+    ]
+
+
+def test_replayed_event_creates_no_second_delivery(
+    uow_factory: UowFactory, sessions: sessionmaker[Session]
+) -> None:
+    m = merchant()
+    endpoint = register(uow_factory, m, "http://127.0.0.1:9/hooks")
+    other = register(uow_factory, m, "http://127.0.0.1:9/other", ("order.closed",))
+    event = order_paid(m, "ord_replay")
+    consume(sessions, event)
+    consume(sessions, event)  # the inbox drops it
+    consume(sessions, event, through_inbox=False)  # and without the inbox, the unique key does
+    assert statuses(sessions, endpoint.endpoint_id) == {event.event_id: "PENDING"}
+    assert statuses(sessions, other.endpoint_id) == {}  # it does not want order.paid
+
+
+def test_hanging_endpoint_does_not_delay_another_endpoints_deliveries(
+    uow_factory: UowFactory, sessions: sessionmaker[Session]
+) -> None:
+    m = merchant()
+    release = asyncio.Event()
+
+    async def hang(_n: int, _request: web.Request) -> web.Response:
+        await release.wait()
+        return web.Response(status=200)
+
+    async def scenario(dispatcher: Dispatcher) -> tuple[float, int, int]:
+        async with Receiver(hang) as hanging, Receiver() as healthy:
+            slow = register(uow_factory, m, hanging.url)
+            fast = register(uow_factory, m, healthy.url)
+            for n in range(3):
+                consume(sessions, order_paid(m, f"ord_iso_{n}"))
+            try:
+                took_s = await run_until(
+                    dispatcher,
+                    lambda: set(statuses(sessions, fast.endpoint_id).values()) == {"DELIVERED"},
+                    5,
+                )
+                hung = set(statuses(sessions, slow.endpoint_id).values())
+                assert hung <= {"PENDING"}
+                return took_s, len(hanging.received), dispatcher.in_flight
+            finally:
+                release.set()
+
+    took_s, hanging_requests, in_flight = with_dispatcher(uow_factory, scenario, endpoint_concurrency=2)
+    # The hanging endpoint's requests sit at its 10 s timeout; the healthy one finished long before.
+    assert took_s < 3.0
+    assert hanging_requests == 2  # its concurrency limit: the third waits for a free slot
+    assert in_flight >= 2  # the hanging ones (a healthy task may still be finishing)
+
+
+def test_redirects_are_not_followed_and_count_as_failures(
+    uow_factory: UowFactory, sessions: sessionmaker[Session]
+) -> None:
+    m = merchant()
+
+    async def scenario(dispatcher: Dispatcher) -> tuple[Receiver, Receiver]:
+        async with Receiver() as target:
+
+            async def redirect(_n: int, _request: web.Request) -> web.Response:
+                return web.Response(status=307, headers={"Location": target.url})
+
+            async with Receiver(redirect) as redirecting:
+                register(uow_factory, m, redirecting.url)
+                consume(sessions, order_paid(m, "ord_redirect"))
+                await dispatcher.tick()
+                await dispatcher.drain()
+                return redirecting, target
+
+    redirecting, target = with_dispatcher(uow_factory, scenario)
+    assert len(redirecting.received) == 1
+    assert target.received == []
+    [found] = deliveries.find(uow_factory, "ord_redirect", "", None, 10)
+    view = deliveries.get(uow_factory, found.delivery_id)
+    assert view.delivery.status.value == "RETRYING"
+    assert view.attempts[0].result.status_code == 307
+
+
+def test_response_body_is_truncated(uow_factory: UowFactory, sessions: sessionmaker[Session]) -> None:
+    m = merchant()
+
+    async def big(_n: int, _request: web.Request) -> web.Response:
+        return web.Response(status=500, text="x" * 50_000)
+
+    async def scenario(dispatcher: Dispatcher) -> None:
+        async with Receiver(big) as receiver:
+            register(uow_factory, m, receiver.url)
+            consume(sessions, order_paid(m, "ord_big"))
+            await dispatcher.tick()
+            await dispatcher.drain()
+
+    with_dispatcher(uow_factory, scenario)
+    [found] = deliveries.find(uow_factory, "ord_big", "", None, 10)
+    [attempt] = deliveries.get(uow_factory, found.delivery_id).attempts
+    assert attempt.result.response == "x" * RESPONSE_MAX_BYTES
+
+
+def test_open_breaker_postpones_an_endpoint_instead_of_attempting(
+    uow_factory: UowFactory, sessions: sessionmaker[Session]
+) -> None:
+    m = merchant()
+
+    async def scenario(dispatcher: Dispatcher) -> Receiver:
+        async with Receiver(status_codes(failing=1000)) as receiver:
+            register(uow_factory, m, receiver.url)
+            for n in range(4):
+                consume(sessions, order_paid(m, f"ord_breaker_{n}"))
+            started = time.monotonic()
+            while time.monotonic() - started < 1.5:
+                await dispatcher.tick()
+                await asyncio.sleep(0.05)
+            return receiver
+
+    receiver = with_dispatcher(
+        uow_factory,
+        scenario,
+        breaker=BreakerPolicy(failure_threshold=2, cool_down_s=60),
+        endpoint_concurrency=1,
+    )
+    assert len(receiver.received) == 2
+
+
+def test_redeliver_rules(uow_factory: UowFactory, sessions: sessionmaker[Session]) -> None:
+    m = merchant()
+
+    async def scenario(dispatcher: Dispatcher) -> str:
+        async with Receiver(status_codes(failing=1000)) as receiver:
+            endpoint = register(uow_factory, m, receiver.url)
+            consume(sessions, order_paid(m, "ord_dead"))
+            await run_until(
+                dispatcher, lambda: set(statuses(sessions, endpoint.endpoint_id).values()) == {"DEAD"}, 10
+            )
+            return endpoint.endpoint_id
+
+    endpoint_id = with_dispatcher(uow_factory, scenario, schedule=RetrySchedule((0.1,), jitter_ratio=0.0))
+    [dead] = deliveries.find(uow_factory, "ord_dead", "", None, 10)
+    assert dead.attempts_made == 2
+    events = [unpack(decode_envelope(p), NotificationDead) for p in published(sessions, "notification.dead")]
+    assert [e.delivery_id for e in events if e.order_id == "ord_dead"] == [dead.delivery_id]
+
+    assert deliveries.redeliver(uow_factory, dead.delivery_id, "") == [dead.delivery_id]
+    assert deliveries.get(uow_factory, dead.delivery_id).delivery.status.value == "PENDING"
+    with pytest.raises(FailedPrecondition):
+        deliveries.redeliver(uow_factory, dead.delivery_id, "")  # pending now, not DEAD
+    with pytest.raises(NotFound):
+        deliveries.redeliver(uow_factory, "dlv_unknown", "")
+    with pytest.raises(NotFound):
+        deliveries.redeliver(uow_factory, "", "ntf_unknown")
+    assert deliveries.redeliver(uow_factory, "", endpoint_id) == []  # nothing DEAD left
+
+
+def test_delivered_delivery_cannot_be_redelivered(
+    uow_factory: UowFactory, sessions: sessionmaker[Session]
+) -> None:
+    m = merchant()
+
+    async def scenario(dispatcher: Dispatcher) -> None:
+        async with Receiver() as receiver:
+            endpoint = register(uow_factory, m, receiver.url)
+            consume(sessions, order_paid(m, "ord_done"))
+            await run_until(
+                dispatcher,
+                lambda: set(statuses(sessions, endpoint.endpoint_id).values()) == {"DELIVERED"},
+                10,
+            )
+
+    with_dispatcher(uow_factory, scenario)
+    [done] = deliveries.find(uow_factory, "ord_done", "", None, 10)
+    with pytest.raises(FailedPrecondition, match="only a DEAD delivery"):
+        deliveries.redeliver(uow_factory, done.delivery_id, "")
