@@ -84,6 +84,11 @@ def suite(trace_file: Path) -> Iterator[Suite]:
             "ACCOUNTING_RELEASE_AFTER_S": "3",
             "ACCOUNTING_SCHEDULER_POLL_S": "0.5",
         },
+        "notification": {
+            "NOTIFICATION_RETRY_SCHEDULE_S": "1,1,1,2,2,2",
+            "NOTIFICATION_BREAKER_FAILURES": "50",
+            "NOTIFICATION_POLL_S": "0.2",
+        },
         "order": {
             "ORDER_CLOSE_RETRY_S": "1,2,3",
             "ORDER_CLOSE_FORCE_AFTER": "10",
@@ -95,7 +100,7 @@ def suite(trace_file: Path) -> Iterator[Suite]:
         running.start(
             extra_env={
                 name: {**extra, **timings.get(name, {})}
-                for name in ("order", "payment_core", "channel_gateway", "channel_simulator", "accounting")
+                for name in ("order", "payment_core", "channel_gateway", "channel_simulator", "accounting", "notification")
             },
             fresh_databases=True,
         )

@@ -30,9 +30,10 @@ DATABASES = {
     "payment_core": "paykit_payment",
     "channel_gateway": "paykit_gateway",
     "accounting": "paykit_accounting",
+    "notification": "paykit_notification",
 }
 # Start order: each one's dependencies are already up when it starts.
-START_ORDER = ("channel_simulator", "channel_gateway", "accounting", "payment_core", "order")
+START_ORDER = ("channel_simulator", "channel_gateway", "accounting", "notification", "payment_core", "order")
 
 
 @dataclass
@@ -151,6 +152,12 @@ class Suite:
                 "ACCOUNTING_DATABASE_URL": self.database_urls.get("accounting", ""),
                 "ACCOUNTING_GRPC_LISTEN": "127.0.0.1:0",
             },
+            "notification": {
+                "NOTIFICATION_DATABASE_URL": self.database_urls.get("notification", ""),
+                "NOTIFICATION_GRPC_LISTEN": "127.0.0.1:0",
+                # The local suite's merchant receivers listen on loopback over plain HTTP.
+                "NOTIFICATION_ALLOW_INSECURE_URLS": "true",
+            },
             "order": {
                 "ORDER_DATABASE_URL": self.database_urls.get("order", ""),
                 "ORDER_GRPC_LISTEN": "127.0.0.1:0",
@@ -225,6 +232,7 @@ def _pinned_ports(name: str, info: dict[str, Any]) -> dict[str, str]:
         "payment_core": "PAYMENT_GRPC_LISTEN",
         "channel_gateway": "GATEWAY_GRPC_LISTEN",
         "accounting": "ACCOUNTING_GRPC_LISTEN",
+        "notification": "NOTIFICATION_GRPC_LISTEN",
     }[name]
     pinned = {listen: f"127.0.0.1:{info['grpc_port']}"}
     if name == "channel_gateway":
