@@ -5,7 +5,7 @@ UV := $(shell command -v uv 2>/dev/null || echo "python3 -m uv")
 RUN := $(UV) run --frozen
 ROWS ?= 10000000
 
-.PHONY: help deps proto proto-check lint typecheck test test-unit demo up down bench-e2e bench-ledger ledger-check clean
+.PHONY: help deps proto proto-check lint typecheck test test-unit demo up down bench-e2e bench-ledger bench-notify ledger-check clean
 
 help:
 	@echo "make demo       bring up Postgres, Kafka, every service and the simulator; pay 100 orders; stop"
@@ -15,6 +15,7 @@ help:
 	@echo "make lint       ruff + mypy + generated-code check"
 	@echo "make bench-e2e  sustained paid orders/s for 60 s -> bench/results/e2e.json"
 	@echo "make bench-ledger  journal entries/s posted by accounting vs raw INSERTs (ENTRIES=100000) -> bench/results/ledger.json"
+	@echo "make bench-notify  webhook deliveries/s to a local merchant receiver (EVENTS=20000) -> bench/results/notify.json"
 	@echo "make ledger-check  check the running suite's ledger: double entry, balances, trial balance (exit 1 if broken)"
 
 deps:
@@ -52,6 +53,9 @@ bench-e2e: deps
 
 bench-ledger: deps
 	$(RUN) python -m bench.ledger
+
+bench-notify: deps
+	$(RUN) python -m bench.notify
 
 # Against what `make up` started: its record names accounting's database.
 ledger-check:

@@ -15,7 +15,7 @@ import pytest
 from paykit.devstack.fixtures import claim_run_dir
 from paykit.devstack.kafka import acquire_kafka
 from paykit.devstack.postgres import PostgresServer, acquire_postgres
-from paykit.devstack.suite import Suite
+from paykit.devstack.suite import START_ORDER, Suite
 from paykit.messaging.topics import create_topics
 
 REPO_ROOT = Path(__file__).resolve().parent
@@ -100,7 +100,7 @@ def suite(trace_file: Path) -> Iterator[Suite]:
         running.start(
             extra_env={
                 name: {**extra, **timings.get(name, {})}
-                for name in ("order", "payment_core", "channel_gateway", "channel_simulator", "accounting", "notification")
+                for name in START_ORDER
             },
             fresh_databases=True,
         )

@@ -91,8 +91,19 @@ def receivers() -> Iterator[list[Receiver]]:
         # A hanging handler may still be sleeping: do not wait for it.
         with contextlib.suppress(TimeoutError):
             asyncio.run_coroutine_threadsafe(runner.cleanup(), loop).result(5)
+
+    async def cancel_the_rest() -> None:
+        # A hanging handler's request is still pending: cancel it here rather than
+        # leave it for the garbage collector to complain about.
+        others = [t for t in asyncio.all_tasks() if t is not asyncio.current_task()]
+        for task in others:
+            task.cancel()
+        await asyncio.gather(*others, return_exceptions=True)
+
+    asyncio.run_coroutine_threadsafe(cancel_the_rest(), loop).result(10)
     loop.call_soon_threadsafe(loop.stop)
     thread.join(10)
+    loop.close()
 
 
 def notifications(suite: Suite) -> notification_pb2_grpc.NotificationServiceStub:

@@ -150,13 +150,13 @@ class EndpointRepository:
         )
         return [_endpoint(r) for r in rows]
 
-    def breaker(self, endpoint_id: str) -> Breaker:
-        """Locked: results for one endpoint finishing at once must not lose a failure count."""
-        row = self._session.execute(
-            select(endpoints.c.breaker_failures, endpoints.c.breaker_open_until)
-            .where(endpoints.c.endpoint_id == endpoint_id)
-            .with_for_update()
-        ).one()
+    def breaker(self, endpoint_id: str, *, for_update: bool = True) -> Breaker:
+        """Locked by default: results for one endpoint finishing at once must not lose a
+        failure count."""
+        query = select(endpoints.c.breaker_failures, endpoints.c.breaker_open_until).where(
+            endpoints.c.endpoint_id == endpoint_id
+        )
+        row = self._session.execute(query.with_for_update() if for_update else query).one()
         return Breaker(row.breaker_failures, row.breaker_open_until)
 
     def save_breaker(self, endpoint_id: str, breaker: Breaker) -> None:

@@ -23,10 +23,10 @@ from paykit.db import run_blocking
 from notification.adapters import events
 from notification.adapters.http_sender import HttpOutcome
 from notification.adapters.repository import Candidate
-from notification.domain.breaker import BreakerPolicy
+from notification.domain.breaker import Breaker, BreakerPolicy
 from notification.domain.delivery import AttemptResult, Delivery, DeliveryStatus, RetrySchedule, after_attempt
 from notification.domain.signature import HEADER, sign
-from notification.service_layer.unit_of_work import UowFactory, now_utc
+from notification.service_layer.unit_of_work import NotificationUnitOfWork, UowFactory, now_utc
 
 log = logging.getLogger(__name__)
 
@@ -158,6 +158,18 @@ class Dispatcher:
         if settled:
             self._on_settled()
 
+    def _record_breaker(self, uow: NotificationUnitOfWork, endpoint_id: str, result: AttemptResult) -> None:
+        policy = self._policy.breaker
+        # A success leaves a closed breaker as it is: skip the endpoint row's lock and
+        # write. Every success to a healthy endpoint otherwise queued on that one row
+        # (bench-notify: ~35 deliveries/s). Unlocked, a failure committed just after our
+        # read keeps its count: the same as this success having been recorded first.
+        if result.succeeded and uow.endpoints.breaker(endpoint_id, for_update=False) == Breaker(0, None):
+            return
+        breaker = uow.endpoints.breaker(endpoint_id)
+        after = policy.on_success(breaker) if result.succeeded else policy.on_failure(breaker, result.at)
+        uow.endpoints.save_breaker(endpoint_id, after)
+
     def record(self, item: Claimed, result: AttemptResult) -> bool:
         """Store the attempt and the delivery's next state; True when it left the open states."""
         with self._uow_factory() as uow:
@@ -167,12 +179,7 @@ class Dispatcher:
             after = after_attempt(current, result, self._policy.schedule, self._rng)
             uow.deliveries.add_attempt(current.delivery_id, after.attempts_made, result)
             uow.deliveries.save(after)
-            breaker = uow.endpoints.breaker(current.endpoint_id)
-            policy = self._policy.breaker
-            uow.endpoints.save_breaker(
-                current.endpoint_id,
-                policy.on_success(breaker) if result.succeeded else policy.on_failure(breaker, result.at),
-            )
+            self._record_breaker(uow, current.endpoint_id, result)
             if after.status is DeliveryStatus.DELIVERED:
                 uow.publish(events.delivered(after, result.at))
             elif after.status is DeliveryStatus.DEAD:
