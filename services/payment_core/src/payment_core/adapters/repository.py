@@ -206,15 +206,6 @@ class PaymentRepository:
             )
         return [(_to_domain(row), dict(row.trace_headers)) for row in rows]
 
-    def count_open_due(self, now: datetime) -> int:
-        return int(
-            self._session.execute(
-                select(func.count())
-                .select_from(payments)
-                .where(payments.c.next_query_at <= now, payments.c.status.in_(_OPEN))
-            ).scalar_one()
-        )
-
     # -- order closures ------------------------------------------------------
     def set_closure(self, order_id: str, state: str, reason: str) -> None:
         stmt = insert(order_closures).values(order_id=order_id, state=state, reason=reason)

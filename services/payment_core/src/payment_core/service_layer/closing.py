@@ -41,7 +41,7 @@ class ClosureResult:
     message: str
 
 
-def _fail_closed(uow_factory: UowFactory, payment_id: str, code: str, reason: str) -> Payment:
+def fail_closed(uow_factory: UowFactory, payment_id: str, code: str, reason: str) -> Payment:
     with uow_factory() as uow:
         payment = uow.payments.get(payment_id, for_update=True)
         if payment is None:
@@ -84,7 +84,7 @@ async def close_open_payment(core: PaymentCore, payment: Payment, reason: str) -
             return _outcome_of(updated), updated
         case QueryOutcome.NOT_PAYABLE:
             updated = await run_blocking(
-                _fail_closed,
+                fail_closed,
                 core.uow_factory,
                 payment.payment_id,
                 CLOSED_CODE,
@@ -97,7 +97,7 @@ async def close_open_payment(core: PaymentCore, payment: Payment, reason: str) -
     match closed:
         case CloseOutcome.CLOSED:
             updated = await run_blocking(
-                _fail_closed,
+                fail_closed,
                 core.uow_factory,
                 payment.payment_id,
                 CLOSED_CODE,

@@ -27,7 +27,7 @@ from payment_core.domain.payment import CLOSED_CODE, Payment
 from payment_core.domain.refund import Refund, RefundStatus
 from payment_core.domain.schedule import delay_for
 from payment_core.service_layer import refunds
-from payment_core.service_layer.closing import Closure, _fail_closed, close_open_payment
+from payment_core.service_layer.closing import Closure, close_open_payment, fail_closed
 from payment_core.service_layer.context import PaymentCore, now_utc
 from payment_core.service_layer.payments import apply_channel_result
 
@@ -93,7 +93,7 @@ async def resolve_payment(core: PaymentCore, payment: Payment) -> None:
             await run_blocking(apply_channel_result, core.uow_factory, payment.payment_id, answer.result)
         case QueryOutcome.NOT_PAYABLE:
             await run_blocking(
-                _fail_closed,
+                fail_closed,
                 core.uow_factory,
                 payment.payment_id,
                 CLOSED_CODE,
