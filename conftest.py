@@ -98,10 +98,7 @@ def suite(trace_file: Path) -> Iterator[Suite]:
     }
     try:
         running.start(
-            extra_env={
-                name: {**extra, **timings.get(name, {})}
-                for name in START_ORDER
-            },
+            extra_env={name: {**extra, **timings.get(name, {})} for name in START_ORDER},
             fresh_databases=True,
         )
         yield running

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from typing import Any, TypeVar
 
 import grpc
+import pytest
 import sqlalchemy as sa
 from confluent_kafka import Consumer, TopicPartition
 from paykit.common.v1.money_pb2 import Money
@@ -34,6 +35,13 @@ def eventually(fn: Callable[[], T | None], what: str, timeout_s: float = WAIT_S)
         if time.monotonic() > deadline:
             raise AssertionError(f"timed out after {timeout_s}s waiting for {what}")
         time.sleep(0.05)
+
+
+def rpc_error(call: Callable[[], Any]) -> grpc.RpcError:
+    """The error a call must end with; fails the test when it succeeds."""
+    with pytest.raises(grpc.RpcError) as info:
+        call()
+    return info.value
 
 
 def orders(suite: Suite) -> order_pb2_grpc.OrderServiceStub:

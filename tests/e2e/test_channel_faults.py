@@ -8,14 +8,11 @@ and the gateway's channel timeout of 5 s, so these finish in seconds.
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
 
-import pytest
 from paykit.devstack.suite import Suite
 from paykit.messaging.topics import ORDER_EVENTS, PAYMENT_EVENTS
 
 from tests.e2e.helpers import (
-    DEFAULT_BEHAVIOUR,
     configure_channel,
     count_events,
     eventually,
@@ -34,13 +31,6 @@ from tests.e2e.helpers import (
 )
 
 LONG_WAIT_S = 60.0
-
-
-@pytest.fixture
-def channel(suite: Suite) -> Iterator[None]:
-    """Tests that change the simulator's behaviour get the default back afterwards."""
-    yield
-    configure_channel(suite, **DEFAULT_BEHAVIOUR)
 
 
 def exchanges(suite: Suite, payment_id: str, operation: str) -> int:
@@ -180,7 +170,7 @@ def test_decline_everywhere_fails_the_payment_and_reopens_the_order(suite: Suite
 
 
 def test_decline_at_one_channel_fails_over_to_the_other_and_is_paid_there(
-    suite: Suite, channel: None
+    suite: Suite, channel_behaviour: None
 ) -> None:
     configure_channel(suite, "SIM-MERCHANT-1", decline_rate=1.0)
     orders = [new_order(suite) for _ in range(6)]

@@ -24,6 +24,7 @@ from tests.e2e.helpers import (
     pay,
     query,
     refund_order,
+    rpc_error,
     simulator,
     wait_order_status,
 )
@@ -179,7 +180,7 @@ def test_settlement_pays_out_available_funds_and_a_refused_payout_returns_them(s
     ]
     again = settle(suite, "settle-1", merchant)
     assert again.settlement_id == settled.settlement_id
-    nothing = rpc_code(lambda: settle(suite, "settle-2", merchant))
+    nothing = rpc_error(lambda: settle(suite, "settle-2", merchant)).code()
     assert nothing == grpc.StatusCode.FAILED_PRECONDITION
 
     third = new_order(suite, minor=2_000, merchant_id=merchant)
@@ -194,14 +195,6 @@ def test_settlement_pays_out_available_funds_and_a_refused_payout_returns_them(s
     assert "PAYOUT_DECLINED" in refused.failure
     assert merchant_balance(suite, merchant).available.minor == 2_000 - fee(2_000)
     assert ledger(suite).TrialBalance(pb.TrialBalanceRequest(), timeout=10).balanced
-
-
-def rpc_code(call: object) -> grpc.StatusCode:
-    try:
-        call()  # type: ignore[operator]
-    except grpc.RpcError as exc:
-        return exc.code()  # type: ignore[no-any-return]
-    raise AssertionError("the call succeeded")
 
 
 def test_a_replayed_event_stream_changes_no_balance(suite: Suite) -> None:
@@ -288,16 +281,16 @@ def test_operator_adjustments_are_checked_recorded_and_reversible(suite: Suite) 
         ),
     }
     for what, call in bad.items():
-        assert rpc_code(call) == grpc.StatusCode.INVALID_ARGUMENT, what
+        assert rpc_error(call).code() == grpc.StatusCode.INVALID_ARGUMENT, what
     assert query(suite, "accounting", "select count(*) from journal_entries")[0][0] == before
 
     entry = adjust("adj-1", line(bank, pb.SIDE_DEBIT, 250), line(suspense, pb.SIDE_CREDIT, 250))
     assert (entry.kind, entry.actor, entry.reason) == ("adjustment", "ops@paykit", "statement difference")
     assert adjust("adj-1", line(bank, pb.SIDE_DEBIT, 250), line(suspense, pb.SIDE_CREDIT, 250)) == entry
-    reused = rpc_code(
+    reused = rpc_error(
         lambda: adjust("adj-1", line(bank, pb.SIDE_DEBIT, 1), line(suspense, pb.SIDE_CREDIT, 1))
     )
-    assert reused == grpc.StatusCode.ALREADY_EXISTS
+    assert reused.code() == grpc.StatusCode.ALREADY_EXISTS
 
     reversal = stub.ReverseEntry(
         pb.ReverseEntryRequest(
@@ -310,11 +303,11 @@ def test_operator_adjustments_are_checked_recorded_and_reversible(suite: Suite) 
         (bank, pb.SIDE_CREDIT),
         (suspense, pb.SIDE_DEBIT),
     }
-    again = rpc_code(
+    again = rpc_error(
         lambda: stub.ReverseEntry(
             pb.ReverseEntryRequest(idempotency_key="rev-2", entry_id=entry.entry_id, reason="x", actor="ops"),
             timeout=10,
         )
     )
-    assert again == grpc.StatusCode.FAILED_PRECONDITION
+    assert again.code() == grpc.StatusCode.FAILED_PRECONDITION
     assert stub.TrialBalance(pb.TrialBalanceRequest(), timeout=10).balanced

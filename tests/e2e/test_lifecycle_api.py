@@ -5,7 +5,7 @@ double click creates one payment; operators and errors steer routing away from a
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
@@ -30,15 +30,10 @@ from tests.e2e.helpers import (
     payments_of,
     query,
     refund_order,
+    rpc_error,
     status_name,
     wait_order_status,
 )
-
-
-def rpc_error(call: Callable[[], Any]) -> grpc.RpcError:
-    with pytest.raises(grpc.RpcError) as info:
-        call()
-    return info.value
 
 
 def violations(error: grpc.RpcError) -> dict[str, str]:

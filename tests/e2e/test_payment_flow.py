@@ -6,7 +6,6 @@ import json
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Iterator
 
 import pytest
 from channel_gateway.adapters.connectors.simulator import transformers
@@ -25,17 +24,6 @@ from tests.e2e.helpers import (
     simulator_trade,
     wait_order_status,
 )
-
-
-@pytest.fixture
-def channel_behaviour(suite: Suite) -> Iterator[None]:
-    """Tests that change the simulator's behaviour get the default back afterwards."""
-    yield
-    simulator(
-        suite,
-        "/v1/admin/config",
-        {"duplicate_notifications": 1, "drop_notifications": False, "decline_rate": 0.0},
-    )
 
 
 def test_order_paid_end_to_end_with_exactly_one_payment_succeeded_event(suite: Suite) -> None:

@@ -28,8 +28,3 @@ def insert_from_arrays(
 ) -> Insert:
     """INSERT INTO table (names..., constants...) SELECT ... FROM unnest(...): bind one list per column."""
     return table.insert().from_select([*names, *(constants or {})], rows_from_arrays(table, names, constants))
-
-
-def column_arrays(rows: Sequence[Mapping[str, Any]], names: Sequence[str]) -> dict[str, list[Any]]:
-    """The parameters for insert_from_arrays: {column: [value of each row]}."""
-    return {name: [row[name] for row in rows] for name in names}

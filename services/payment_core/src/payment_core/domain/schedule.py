@@ -8,7 +8,7 @@ next time is stored on the row, so a restarted process resumes the schedule.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import datetime, timedelta
+from datetime import timedelta
 
 DEFAULT_QUERY_SCHEDULE_S: tuple[float, ...] = (5, 15, 60, 300, 900)
 
@@ -23,7 +23,3 @@ def parse_schedule(values: Sequence[str | float]) -> tuple[float, ...]:
 def delay_for(attempt: int, schedule: Sequence[float]) -> timedelta:
     """Delay before attempt number `attempt` (0-based), capped at the schedule's last step."""
     return timedelta(seconds=schedule[min(attempt, len(schedule) - 1)])
-
-
-def next_attempt(now: datetime, attempts_done: int, schedule: Sequence[float]) -> datetime:
-    return now + delay_for(attempts_done, schedule)
