@@ -48,3 +48,28 @@ def test_wake_runs_the_next_tick_before_the_interval() -> None:
         return count
 
     assert asyncio.run(scenario()) == 2
+
+
+def test_a_wake_during_a_tick_that_found_nothing_is_not_lost() -> None:
+    """Work stored while a tick runs (its wake-up arriving mid-tick) starts the next tick at
+    once, not after the interval."""
+
+    async def scenario() -> int:
+        count = 0
+        task: PeriodicTask
+
+        async def tick() -> int:
+            nonlocal count
+            count += 1
+            if count == 1:
+                task.wake()  # arrives while this tick is still running
+                await asyncio.sleep(0.01)
+            return 0
+
+        task = PeriodicTask("test", 60.0, tick)
+        await task.start()
+        await asyncio.sleep(0.1)
+        await task.stop()
+        return count
+
+    assert asyncio.run(scenario()) == 2

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 
 import pytest
 from confluent_kafka import Producer
@@ -46,6 +46,16 @@ def record_effect(session: Session, envelope: Envelope) -> None:
     )
 
 
+def record_effects(session: Session, envelopes: Sequence[Envelope]) -> None:
+    """The same effects from a batch handler; each call's size is kept for the tests."""
+    BATCH_SIZES.append(len(envelopes))
+    for envelope in envelopes:
+        record_effect(session, envelope)
+
+
+BATCH_SIZES: list[int] = []
+
+
 def produce(bootstrap: str, topic: str, values: list[bytes], key: bytes = b"k") -> None:
     """Write raw values to partition 0 of `topic`, in order, and wait for the acks."""
     producer = Producer({"bootstrap.servers": bootstrap, "enable.idempotence": True, "acks": "all"})
@@ -65,10 +75,15 @@ def inbox_event_ids(engine: Engine, consumer: str) -> list[str]:
         return list(conn.execute(select(inbox.c.event_id).where(inbox.c.consumer == consumer)).scalars())
 
 
-@pytest.fixture
-def make_loop(msg_engine: Engine, msg_kafka_bootstrap: str) -> Iterator[Callable[..., ConsumerLoop]]:
-    """Factory for loops on one topic; every loop made is stopped after the test."""
+@pytest.fixture(params=["per-event handler", "batch handler"])
+def make_loop(
+    request: pytest.FixtureRequest, msg_engine: Engine, msg_kafka_bootstrap: str
+) -> Iterator[Callable[..., ConsumerLoop]]:
+    """Factory for loops on one topic; every loop made is stopped after the test. Every
+    test runs with both kinds of handler: the guarantees are the same."""
     loops: list[ConsumerLoop] = []
+    batches = request.param == "batch handler"
+    BATCH_SIZES.clear()
 
     def make(
         topic: str, group_id: str, name: str = "loop-test", event_types: tuple[str, ...] | None = None
@@ -79,7 +94,8 @@ def make_loop(msg_engine: Engine, msg_kafka_bootstrap: str) -> Iterator[Callable
             group_id=group_id,
             topics=[topic],
             session_factory=sessionmaker(msg_engine),
-            handler=record_effect,
+            handler=None if batches else record_effect,
+            batch_handler=record_effects if batches else None,
             event_types=event_types,
         )
         loops.append(loop)
@@ -248,3 +264,45 @@ def test_events_of_types_the_consumer_does_not_act_on_are_acknowledged_without_t
     loop.process_batch(deliveries)
     assert effects(msg_engine) == [(acted_on.event_id, "acted on")]
     assert inbox_event_ids(msg_engine, "types-test") == [acted_on.event_id]
+
+
+def test_a_batch_handler_gets_the_first_deliveries_of_a_batch_together(
+    msg_engine: Engine, msg_kafka_bootstrap: str, msg_new_topic: Callable[..., str]
+) -> None:
+    topic = msg_new_topic("consumer.together")
+    first, second, replayed = event("first"), event("second"), event("replayed")
+    produce(msg_kafka_bootstrap, topic, [replayed.value])
+    produce(msg_kafka_bootstrap, topic, [first.value, replayed.value, second.value, first.value])
+    messages = read_n(msg_kafka_bootstrap, topic, 5)
+    loop = ConsumerLoop(
+        name="together-consumer",
+        bootstrap_servers=msg_kafka_bootstrap,
+        group_id=unique_name("together-"),
+        topics=[topic],
+        session_factory=sessionmaker(msg_engine),
+        batch_handler=record_effects,
+    )
+    try:
+        BATCH_SIZES.clear()
+        loop.process_batch(messages[:1])
+        loop.process_batch(messages[1:])
+        loop.process_batch(messages[1:])  # all replays: the handler is not called
+    finally:
+        loop.stop()
+
+    # The second batch: the replay and the twin of `first` are dropped, two events in one call.
+    assert BATCH_SIZES == [1, 2]
+    assert [note for _, note in effects(msg_engine)] == ["replayed", "first", "second"]
+
+
+def test_a_loop_needs_exactly_one_kind_of_handler(msg_engine: Engine, msg_kafka_bootstrap: str) -> None:
+    for handlers in ({}, {"handler": record_effect, "batch_handler": record_effects}):
+        with pytest.raises(ValueError, match="exactly one"):
+            ConsumerLoop(
+                name="bad",
+                bootstrap_servers=msg_kafka_bootstrap,
+                group_id="bad",
+                topics=["t"],
+                session_factory=sessionmaker(msg_engine),
+                **handlers,  # type: ignore[arg-type]
+            )

@@ -17,7 +17,7 @@ from sqlalchemy import Engine
 
 from notification.adapters.http_sender import WebhookSender
 from notification.adapters.resolver import resolve
-from notification.entrypoints.consumers import CONSUMER_NAME, EVENT_TYPES, handler
+from notification.entrypoints.consumers import CONSUMER_NAME, EVENT_TYPES, batch_handler
 from notification.entrypoints.grpc_server import SERVICE_NAME, NotificationServicer
 from notification.service_layer.dispatch import Dispatcher
 from notification.service_layer.endpoints import UrlPolicy
@@ -69,7 +69,7 @@ def build(settings: NotificationSettings) -> ServiceParts:
         group_id="notification",
         topics=[ORDER_EVENTS, REFUND_EVENTS],
         session_factory=sessions,
-        handler=handler(),
+        batch_handler=batch_handler(),
         event_types=EVENT_TYPES,
         after_commit=after_consumed,
     )

@@ -13,7 +13,7 @@ from typing import Any
 from aiohttp import web
 from notification.adapters.resolver import resolve
 from notification.domain.endpoint import Endpoint
-from notification.entrypoints.consumers import CONSUMER_NAME, handler
+from notification.entrypoints.consumers import CONSUMER_NAME, batch_handler
 from notification.service_layer import endpoints
 from notification.service_layer.dispatch import Dispatcher
 from notification.service_layer.endpoints import UrlPolicy
@@ -24,7 +24,7 @@ from paykit.events.v1.envelope_pb2 import Envelope
 from paykit.events.v1.order_events_pb2 import OrderCreated, OrderPaid
 from paykit.ids import IdKind, new_id
 from paykit.messaging.envelope import decode_envelope, pack
-from paykit.messaging.inbox import first_delivery
+from paykit.messaging.inbox import first_deliveries, first_delivery
 from paykit.messaging.topics import ORDER_EVENTS
 from paykit.money import Money
 from sqlalchemy import text
@@ -132,7 +132,14 @@ def consume(sessions: sessionmaker[Session], envelope: Envelope, *, through_inbo
     """What ConsumerLoop does for one message: inbox row + handler, one transaction."""
     with sessions() as session, session.begin():
         if not through_inbox or first_delivery(session, CONSUMER_NAME, envelope.event_id, ORDER_EVENTS):
-            handler()(session, envelope)
+            batch_handler()(session, [envelope])
+
+
+def consume_batch(sessions: sessionmaker[Session], batch: list[Envelope]) -> None:
+    """What ConsumerLoop does for a batch with a batch handler: first deliveries, one call."""
+    with sessions() as session, session.begin():
+        first = first_deliveries(session, CONSUMER_NAME, [(e.event_id, ORDER_EVENTS) for e in batch])
+        batch_handler()(session, [e for e in batch if e.event_id in first])
 
 
 def statuses(sessions: sessionmaker[Session], endpoint_id: str) -> dict[str, str]:

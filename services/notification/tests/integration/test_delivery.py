@@ -7,13 +7,14 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime
 from typing import TypeVar
 
 import pytest
 from aiohttp import web
 from notification.adapters.http_sender import RESPONSE_MAX_BYTES, WebhookSender
 from notification.domain.breaker import BreakerPolicy
-from notification.domain.delivery import RetrySchedule
+from notification.domain.delivery import AttemptResult, RetrySchedule
 from notification.domain.verify import verify
 from notification.service_layer import deliveries
 from notification.service_layer.dispatch import Dispatcher, DispatchPolicy
@@ -25,7 +26,16 @@ from paykit.messaging.envelope import decode_envelope, unpack
 from sqlalchemy import text
 from sqlalchemy.orm import Session, sessionmaker
 
-from .support import Receiver, consume, order_created, order_paid, register, run_until, statuses
+from .support import (
+    Receiver,
+    consume,
+    consume_batch,
+    order_created,
+    order_paid,
+    register,
+    run_until,
+    statuses,
+)
 
 T = TypeVar("T")
 FAST = RetrySchedule((0.1, 0.1, 0.1, 0.1, 0.1), jitter_ratio=0.1)
@@ -148,6 +158,100 @@ def test_replayed_event_creates_no_second_delivery(
     consume(sessions, event, through_inbox=False)  # and without the inbox, the unique key does
     assert statuses(sessions, endpoint.endpoint_id) == {event.event_id: "PENDING"}
     assert statuses(sessions, other.endpoint_id) == {}  # it does not want order.paid
+
+
+def test_a_batch_fans_out_to_each_wanting_endpoint_numbering_each_order_in_event_order(
+    uow_factory: UowFactory, sessions: sessionmaker[Session]
+) -> None:
+    m = merchant()
+    every = register(uow_factory, m, "http://127.0.0.1:9/every")
+    paid_only = register(uow_factory, m, "http://127.0.0.1:9/paid", ("order.paid",))
+    o1, o2 = "ord_fan_1", "ord_fan_2"
+    batch = [order_created(m, o1), order_paid(m, o1), order_paid(m, o2), order_created(m, o2)]
+    consume_batch(sessions, batch)
+    consume_batch(sessions, [*batch, order_paid(m, o1)])  # four replays and one new event
+
+    def numbered(endpoint_id: str) -> list[tuple[str, str, int]]:
+        with sessions() as session:
+            rows = session.execute(
+                text(
+                    "SELECT order_id, event_type, sequence FROM deliveries WHERE endpoint_id = :e "
+                    "ORDER BY order_id, sequence"
+                ),
+                {"e": endpoint_id},
+            )
+            return [(r.order_id, r.event_type, r.sequence) for r in rows]
+
+    assert numbered(every.endpoint_id) == [
+        (o1, "order.created", 1), (o1, "order.paid", 2), (o1, "order.paid", 3),
+        (o2, "order.paid", 1), (o2, "order.created", 2),
+    ]  # fmt: skip
+    assert numbered(paid_only.endpoint_id) == [
+        (o1, "order.paid", 1), (o1, "order.paid", 2), (o2, "order.paid", 1),
+    ]  # fmt: skip
+
+
+def test_an_endpoint_never_has_more_requests_in_flight_than_its_limit(
+    uow_factory: UowFactory, sessions: sessionmaker[Session]
+) -> None:
+    m = merchant()
+    open_now = [0]
+    most = [0]
+
+    async def slow(_n: int, _request: web.Request) -> web.Response:
+        open_now[0] += 1
+        most[0] = max(most[0], open_now[0])
+        await asyncio.sleep(0.05)
+        open_now[0] -= 1
+        return web.Response(status=200)
+
+    async def scenario(dispatcher: Dispatcher) -> Receiver:
+        async with Receiver(slow) as receiver:
+            endpoint = register(uow_factory, m, receiver.url)
+            consume_batch(sessions, [order_paid(m, f"ord_cap_{n}") for n in range(15)])
+            # Ticks more often than slots free up: each must find the endpoint's room full.
+            await run_until(
+                dispatcher,
+                lambda: set(statuses(sessions, endpoint.endpoint_id).values()) == {"DELIVERED"},
+                10,
+                poll_s=0.005,
+            )
+            return receiver
+
+    receiver = with_dispatcher(uow_factory, scenario, endpoint_concurrency=3)
+    assert len(receiver.received) == 15  # each once
+    assert most[0] == 3
+
+
+def test_outcomes_are_recorded_together_except_one_whose_lease_was_taken_over(
+    uow_factory: UowFactory, sessions: sessionmaker[Session]
+) -> None:
+    m = merchant()
+    endpoint = register(uow_factory, m, "http://127.0.0.1:9/hooks")
+    consume_batch(sessions, [order_paid(m, f"ord_rec_{n}") for n in range(3)])
+    dispatcher = Dispatcher(uow_factory, WebhookSender(), policy())
+    claimed = [c for c in dispatcher.claim(10) if c.delivery.endpoint_id == endpoint.endpoint_id]
+    assert len(claimed) == 3
+    with sessions() as session, session.begin():  # another worker took the last one over
+        session.execute(
+            text("UPDATE deliveries SET lease_token = 'other' WHERE delivery_id = :d"),
+            {"d": claimed[2].delivery.delivery_id},
+        )
+    now = datetime.now(UTC)
+    ok = AttemptResult(now, 200, 3, "", "ok")
+    failed = AttemptResult(now, 503, 3, "", "busy")
+
+    settled = dispatcher.record_many([(claimed[0], ok), (claimed[1], failed), (claimed[2], ok)])
+
+    assert settled == [True, False, False]
+    views = [deliveries.get(uow_factory, c.delivery.delivery_id) for c in claimed]
+    assert [v.delivery.status.value for v in views] == ["DELIVERED", "RETRYING", "PENDING"]
+    assert [[a.result.status_code for a in v.attempts] for v in views] == [[200], [503], []]
+    with sessions() as session:
+        failures = session.execute(
+            text("SELECT breaker_failures FROM endpoints WHERE endpoint_id = :e"), {"e": endpoint.endpoint_id}
+        ).scalar_one()
+    assert failures == 1  # the success before it reset nothing; the failure counts
 
 
 def test_hanging_endpoint_does_not_delay_another_endpoints_deliveries(

@@ -10,8 +10,8 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from sqlalchemy import ColumnElement, Insert, Select, Table, bindparam, cast, func, select
-from sqlalchemy.dialects.postgresql import ARRAY
+from sqlalchemy import ColumnElement, Select, Table, bindparam, cast, func, select
+from sqlalchemy.dialects.postgresql import ARRAY, Insert, insert
 
 
 def rows_from_arrays(
@@ -26,5 +26,8 @@ def rows_from_arrays(
 def insert_from_arrays(
     table: Table, names: Sequence[str], constants: Mapping[str, ColumnElement[Any]] | None = None
 ) -> Insert:
-    """INSERT INTO table (names..., constants...) SELECT ... FROM unnest(...): bind one list per column."""
-    return table.insert().from_select([*names, *(constants or {})], rows_from_arrays(table, names, constants))
+    """INSERT INTO table (names..., constants...) SELECT ... FROM unnest(...): bind one list per column.
+
+    PostgreSQL's INSERT, so callers can add ON CONFLICT and RETURNING.
+    """
+    return insert(table).from_select([*names, *(constants or {})], rows_from_arrays(table, names, constants))

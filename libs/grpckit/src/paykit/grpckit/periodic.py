@@ -46,6 +46,10 @@ class PeriodicTask:
 
     async def _run(self) -> None:
         while True:
+            # Cleared before the tick, not after: a wake-up that arrives while the tick
+            # runs (work stored meanwhile) must start the next tick at once, not be lost
+            # until the interval passes.
+            self._wake.clear()
             try:
                 done = await self._tick()
             except asyncio.CancelledError:
@@ -56,6 +60,5 @@ class PeriodicTask:
             if done > 0:
                 await asyncio.sleep(0)  # let requests in between batches
                 continue
-            self._wake.clear()
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), self._interval_s)

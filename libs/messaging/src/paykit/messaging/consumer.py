@@ -13,6 +13,11 @@ the reason, so it never blocks its partition. A
 database that is unreachable is not the message's fault: the whole batch is
 retried with capped backoff, since sending every message to the DLQ while
 the database is down would be the real loss.
+
+A consumer whose effects batch well gives a `batch_handler` instead of a
+`handler`: the fast path then records the whole batch in the inbox in one
+statement and hands it the first deliveries together; the slow path hands it
+one event at a time.
 """
 
 from __future__ import annotations
@@ -26,7 +31,7 @@ from confluent_kafka import Consumer, KafkaError, Message, Producer, TopicPartit
 from opentelemetry import trace
 from paykit.events.v1.envelope_pb2 import Envelope
 from paykit.messaging.envelope import PoisonMessage, decode_envelope
-from paykit.messaging.inbox import first_delivery
+from paykit.messaging.inbox import first_deliveries, first_delivery
 from paykit.messaging.kafka_config import consumer_config, producer_config
 from paykit.messaging.topics import dlq_of
 from paykit.telemetry import carrier_from_headers, extract_context, tracer
@@ -44,6 +49,7 @@ DLQ_FLUSH_TIMEOUT_S = 30.0
 DLQ_REASON_MAX_CHARS = 2_000
 
 EventHandler = Callable[[Session, Envelope], None]
+BatchHandler = Callable[[Session, Sequence[Envelope]], None]
 TRANSIENT_ERRORS = (OperationalError, InterfaceError)
 
 
@@ -62,15 +68,23 @@ class ConsumerLoop:
         group_id: str,
         topics: Sequence[str],
         session_factory: sessionmaker[Session],
-        handler: EventHandler,
+        handler: EventHandler | None = None,
+        batch_handler: BatchHandler | None = None,
         event_types: Collection[str] | None = None,
         after_commit: Callable[[], None] | None = None,
     ) -> None:
-        """`event_types`: the types `handler` acts on (None: all); others are acknowledged untouched."""
+        """One of `handler` (per event) or `batch_handler` (first deliveries of a batch, in
+        order). `event_types`: the types it acts on (None: all); others are acknowledged
+        untouched."""
+        if handler is not None and batch_handler is None:
+            self._batch_handler, self._batches = _one_by_one(handler), False
+        elif batch_handler is not None and handler is None:
+            self._batch_handler, self._batches = batch_handler, True
+        else:
+            raise ValueError("give exactly one of handler and batch_handler")
         self.name = name
         self._topics = list(topics)
         self._session_factory = session_factory
-        self._handler = handler
         self._event_types = frozenset(event_types) if event_types is not None else None
         self._after_commit = after_commit or (lambda: None)
         self._consumer = Consumer(consumer_config(bootstrap_servers, group_id, name))
@@ -141,8 +155,11 @@ class ConsumerLoop:
         try:
             # Fast path: the whole batch in one transaction, no savepoint per message.
             with self._session_factory() as session, session.begin():
-                for message, envelope in wanted:
-                    self._apply_one(session, message, envelope)
+                if self._batches:
+                    self._apply_together(session, wanted)
+                else:
+                    for message, envelope in wanted:
+                        self._apply_one(session, message, envelope)
             return dead
         except TRANSIENT_ERRORS:
             raise
@@ -157,18 +174,41 @@ class ConsumerLoop:
                     dead.append(DeadLetter(message, reason))
         return dead
 
-    def _apply_one(self, session: Session, message: Message, envelope: Envelope) -> None:
-        parent = extract_context(carrier_from_headers(message.headers()))
-        with self._tracer.start_as_current_span(
+    def _span(self, message: Message, envelope: Envelope) -> trace.Span:
+        return self._tracer.start_span(
             f"consume {envelope.event_type}",
-            context=parent,
+            context=extract_context(carrier_from_headers(message.headers())),
             kind=trace.SpanKind.CONSUMER,
             attributes={"messaging.destination": message.topic() or "", "event.id": envelope.event_id},
-        ) as span:
+        )
+
+    def _apply_one(self, session: Session, message: Message, envelope: Envelope) -> None:
+        with trace.use_span(self._span(message, envelope), end_on_exit=True) as span:
             if first_delivery(session, self.name, envelope.event_id, message.topic() or ""):
-                self._handler(session, envelope)
+                self._batch_handler(session, [envelope])
             else:
                 span.set_attribute("event.duplicate", True)
+
+    def _apply_together(self, session: Session, wanted: Sequence[tuple[Message, Envelope]]) -> None:
+        """The batch's first deliveries to the batch handler at once; one span per event
+        still joins each producer's trace."""
+        first = first_deliveries(session, self.name, [(e.event_id, m.topic() or "") for m, e in wanted])
+        fresh: list[Envelope] = []
+        spans: list[trace.Span] = []
+        for message, envelope in wanted:
+            span = self._span(message, envelope)
+            spans.append(span)
+            if envelope.event_id in first:
+                first.discard(envelope.event_id)  # a twin later in the batch is a replay
+                fresh.append(envelope)
+            else:
+                span.set_attribute("event.duplicate", True)
+        try:
+            if fresh:
+                self._batch_handler(session, fresh)
+        finally:
+            for span in spans:
+                span.end()
 
     def _apply_isolated(self, session: Session, message: Message, envelope: Envelope) -> str | None:
         """Apply one message in a savepoint; returns why it is poison, or None."""
@@ -215,3 +255,11 @@ class ConsumerLoop:
             offsets=[TopicPartition(t, p, o) for (t, p), o in next_offsets.items()],
             asynchronous=True,
         )
+
+
+def _one_by_one(handler: EventHandler) -> BatchHandler:
+    def handle(session: Session, envelopes: Sequence[Envelope]) -> None:
+        for envelope in envelopes:
+            handler(session, envelope)
+
+    return handle

@@ -7,7 +7,7 @@ to the topic's .dlq instead of blocking its partition.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
 from paykit.common.v1.money_pb2 import Money as MoneyProto
 from paykit.contracts.convert import from_timestamp, money_from_proto
@@ -20,16 +20,16 @@ from sqlalchemy.orm import Session
 
 from notification.domain.endpoint import KNOWN_EVENT_TYPES
 from notification.domain.payload import EventFacts, OrderFacts, RefundFacts
-from notification.service_layer.fanout import record_event
+from notification.service_layer.fanout import record_events
 from notification.service_layer.unit_of_work import SessionTx, now_utc
 
 CONSUMER_NAME = "notification.merchant-webhooks"
 EVENT_TYPES = KNOWN_EVENT_TYPES
 
 
-def handler() -> Callable[[Session, Envelope], None]:
-    def handle(session: Session, envelope: Envelope) -> None:
-        record_event(SessionTx(session), facts_of(envelope), now_utc())
+def batch_handler() -> Callable[[Session, Sequence[Envelope]], None]:
+    def handle(session: Session, envelopes: Sequence[Envelope]) -> None:
+        record_events(SessionTx(session), [facts_of(e) for e in envelopes], now_utc())
 
     return handle
 
