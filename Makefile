@@ -5,7 +5,7 @@ UV := $(shell command -v uv 2>/dev/null || echo "python3 -m uv")
 RUN := $(UV) run --frozen
 ROWS ?= 10000000
 
-.PHONY: help deps proto proto-check lint typecheck test test-unit demo up down bench-e2e bench-ledger bench-notify ledger-check clean
+.PHONY: help deps proto proto-check lint typecheck test test-unit demo up down bench-e2e bench-ledger bench-notify ledger-check helm-check clean
 
 help:
 	@echo "make demo       bring up Postgres, Kafka, every service and the simulator; pay 100 orders; stop"
@@ -17,6 +17,8 @@ help:
 	@echo "make bench-ledger  journal entries/s posted by accounting vs raw INSERTs (ENTRIES=100000) -> bench/results/ledger.json"
 	@echo "make bench-notify  webhook deliveries/s to a local merchant receiver (EVENTS=20000) -> bench/results/notify.json"
 	@echo "make ledger-check  check the running suite's ledger: double entry, balances, trial balance (exit 1 if broken)"
+	@echo "make helm-check  helm lint the charts/ and validate what they render against Kubernetes schemas, offline"
+	@echo "make deploy-check  validate docker-compose.yml (compose-spec schema), the Dockerfiles and Prometheus config, offline"
 
 deps:
 	@bash deploy/install-deps.sh
@@ -60,6 +62,15 @@ bench-notify: deps
 # Against what `make up` started: its record names accounting's database.
 ledger-check:
 	$(RUN) python -m accounting.entrypoints.ledger_cli check --suite-record .run/suite/suite.json
+
+# Offline: helm from .run/tools/bin (installed by deps), kubernetes-validate schemas.
+helm-check: deps
+	$(RUN) pytest -q -s tests/deploy/test_helm.py
+
+# Offline, no Docker engine: docker-compose.yml against the vendored compose-spec schema, plus the Dockerfiles.
+.PHONY: deploy-check
+deploy-check: deps
+	$(RUN) pytest -q -s tests/deploy/test_compose.py
 
 clean: down
 	rm -rf .run

@@ -4,13 +4,17 @@
 #   2. uv                           (workspace/package manager)
 #   3. Kafka broker jars            (paykit.devstack.kafka runs the broker from them)
 #   4. the Python workspace         (uv sync)
+#   5. helm                         (go install into .run/tools/bin; `make helm-check`)
 # Idempotent: each step checks first and is skipped when already satisfied.
+# `install-deps.sh helm` runs step 5 alone.
 # Works from any clone location: paths are derived from this script's own path.
 set -Eeuo pipefail
 
 REPO_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd -P)"
 KAFKA_POM="$REPO_ROOT/deploy/kafka/pom.xml"
 KAFKA_DEPS="$REPO_ROOT/deploy/kafka/target/dependency"
+HELM_VERSION="v3.22.0"
+TOOLS_BIN="$REPO_ROOT/.run/tools/bin"
 
 log() { printf '[install-deps] %s\n' "$*"; }
 die() {
@@ -119,9 +123,42 @@ step_sync() {
     fi
 }
 
+# helm, built from source with the Go toolchain into a repo-local directory
+# (no system-wide install, no download of release tarballs). Only the copy in
+# $TOOLS_BIN counts: `make helm-check` uses that one, whatever is on PATH.
+step_helm() {
+    local helm="$TOOLS_BIN/helm" built
+    if ! have go && [ -x /usr/local/go/bin/go ]; then
+        PATH="/usr/local/go/bin:$PATH"
+    fi
+    if [ -x "$helm" ] && "$helm" version --short >/dev/null 2>&1; then
+        # `helm version` of a go-installed helm says only "v3.22"; the module version is exact.
+        built="$(have go && go version -m "$helm" 2>/dev/null | awk '$1 == "mod" && $2 == "helm.sh/helm/v3" {print $3}')" || true
+        if [ -z "$built" ] || [ "$built" = "$HELM_VERSION" ]; then
+            log "helm: present (${built:-$("$helm" version --short)} in .run/tools/bin)"
+            return
+        fi
+        log "helm: .run/tools/bin has $built, want $HELM_VERSION"
+    fi
+    have go || die "go not found (needed to build helm); install Go >= 1.24 or put it on PATH"
+    mkdir -p "$TOOLS_BIN"
+    log "go install helm.sh/helm/v3/cmd/helm@$HELM_VERSION ($(go version | cut -d' ' -f3); takes a few minutes)"
+    GOBIN="$TOOLS_BIN" CGO_ENABLED=0 go install "helm.sh/helm/v3/cmd/helm@$HELM_VERSION" \
+        || die "go install helm@$HELM_VERSION failed"
+    "$helm" version --short >/dev/null 2>&1 || die "helm built but not runnable: $helm"
+    log "helm: installed ($HELM_VERSION in .run/tools/bin)"
+}
+
 log "repo: $REPO_ROOT"
+if [ "${1:-}" = helm ]; then
+    # `install-deps.sh helm`: only the helm step (tests/deploy/test_helm.py uses it).
+    step_helm
+    log "done"
+    exit 0
+fi
 step_postgres
 step_uv
 step_kafka_jars
 step_sync
+step_helm
 log "done"
