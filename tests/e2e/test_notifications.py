@@ -205,6 +205,10 @@ def test_killed_during_retries_resumes_the_schedule_and_delivers_once(
     assert [a.number for a in found.attempts] == list(range(1, found.attempts_made + 1))
     assert found.attempts_made >= attempts_before + 2
     assert [a.status_code for a in found.attempts][-2:] == [503, 200]
+    print(
+        f"\nSIGKILL after {attempts_before} failed attempts; after the restart: attempts "
+        f"{[a.status_code for a in found.attempts]}, {len(receiver.received)} delivery, {status(found)}"
+    )
 
 
 def test_a_hanging_endpoint_does_not_slow_another(suite: Suite, receivers: list[Receiver]) -> None:
