@@ -5,13 +5,15 @@ UV := $(shell command -v uv 2>/dev/null || echo "python3 -m uv")
 RUN := $(UV) run --frozen
 ROWS ?= 10000000
 
-.PHONY: help deps proto proto-check lint typecheck test test-unit demo up down bench-e2e bench-ledger bench-notify ledger-check helm-check clean
+.PHONY: help deps proto proto-check proto-breaking proto-baseline lint typecheck test test-unit demo up down bench-e2e bench-ledger bench-notify ledger-check helm-check clean
 
 help:
 	@echo "make demo       bring up Postgres, Kafka, every service and the simulator; pay 100 orders; stop"
 	@echo "make test       install what is needed, start private Postgres + Kafka, run every test, stop them"
 	@echo "make up / down  keep the suite running for manual use / stop it"
 	@echo "make proto      regenerate the Python code from protos/"
+	@echo "make proto-breaking  buf breaking: protos/ against the released baseline (protos/baseline/v1.binpb)"
+	@echo "make proto-baseline  after a release only: rebuild protos/baseline/v1.binpb from protos/ (docs/events.md)"
 	@echo "make lint       ruff + mypy + generated-code check"
 	@echo "make bench-e2e  sustained paid orders/s for 60 s -> bench/results/e2e.json"
 	@echo "make bench-ledger  journal entries/s posted by accounting vs raw INSERTs (ENTRIES=100000) -> bench/results/ledger.json"
@@ -28,6 +30,21 @@ proto: deps
 
 proto-check: deps
 	$(RUN) python -m paykit.contracts.codegen check
+
+# buf from .run/tools/bin (`install-deps.sh buf` builds it once); rules in protos/buf.yaml.
+BUF := .run/tools/bin/buf
+PROTO_BASELINE := protos/baseline/v1.binpb
+
+proto-breaking:
+	@bash deploy/install-deps.sh buf
+	$(BUF) breaking protos --against $(PROTO_BASELINE)
+	@echo "proto-breaking: no breaking change against $(PROTO_BASELINE)"
+
+# Deliberately, in its own reviewed commit after a release: the released schemas become the reference.
+proto-baseline:
+	@bash deploy/install-deps.sh buf
+	$(BUF) build protos --exclude-source-info -o $(PROTO_BASELINE)
+	@echo "proto-baseline: wrote $(PROTO_BASELINE); commit it"
 
 lint: deps proto-check
 	$(RUN) ruff check libs services tests bench conftest.py

@@ -83,6 +83,8 @@ def suite(trace_file: Path) -> Iterator[Suite]:
         "accounting": {
             "ACCOUNTING_RELEASE_AFTER_S": "3",
             "ACCOUNTING_SCHEDULER_POLL_S": "0.5",
+            # The trial-balance gauge is recomputed every second so tests can read it.
+            "ACCOUNTING_TRIAL_BALANCE_POLL_S": "1",
         },
         "notification": {
             "NOTIFICATION_RETRY_SCHEDULE_S": "1,1,1,2,2,2",

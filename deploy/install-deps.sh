@@ -5,8 +5,12 @@
 #   3. Kafka broker jars            (paykit.devstack.kafka runs the broker from them)
 #   4. the Python workspace         (uv sync)
 #   5. helm                         (go install into .run/tools/bin; `make helm-check`)
+#   6. promtool                     (go install into .run/tools/bin; tests/deploy/test_alerts.py)
+#   7. buf                          (go install into .run/tools/bin; `make proto-breaking`)
+#   8. stripe-mock                  (go install into .run/tools/bin; card connector integration tests)
 # Idempotent: each step checks first and is skipped when already satisfied.
-# `install-deps.sh helm` runs step 5 alone.
+# `install-deps.sh helm` runs step 5 alone, `install-deps.sh promtool` step 6,
+# `install-deps.sh buf` step 7, `install-deps.sh stripe-mock` step 8.
 # Works from any clone location: paths are derived from this script's own path.
 set -Eeuo pipefail
 
@@ -14,6 +18,10 @@ REPO_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd -P)"
 KAFKA_POM="$REPO_ROOT/deploy/kafka/pom.xml"
 KAFKA_DEPS="$REPO_ROOT/deploy/kafka/target/dependency"
 HELM_VERSION="v3.22.0"
+# Prometheus 3.x is published as Go module v0.3xx (v0.316.0 is Prometheus 3.16).
+PROMTOOL_VERSION="v0.316.0"
+BUF_VERSION="v1.75.0"
+STRIPE_MOCK_VERSION="v0.203.0"
 TOOLS_BIN="$REPO_ROOT/.run/tools/bin"
 
 log() { printf '[install-deps] %s\n' "$*"; }
@@ -149,10 +157,101 @@ step_helm() {
     log "helm: installed ($HELM_VERSION in .run/tools/bin)"
 }
 
+# promtool (checks and unit-tests the Prometheus alert rules), built like helm.
+step_promtool() {
+    local promtool="$TOOLS_BIN/promtool" built
+    if ! have go && [ -x /usr/local/go/bin/go ]; then
+        PATH="/usr/local/go/bin:$PATH"
+    fi
+    if [ -x "$promtool" ] && "$promtool" --version >/dev/null 2>&1; then
+        # A go-installed promtool reports no release version; the module version is exact.
+        built="$(have go && go version -m "$promtool" 2>/dev/null | awk '$1 == "mod" && $2 == "github.com/prometheus/prometheus" {print $3}')" || true
+        if [ -z "$built" ] || [ "$built" = "$PROMTOOL_VERSION" ]; then
+            log "promtool: present (${built:-unknown version} in .run/tools/bin)"
+            return
+        fi
+        log "promtool: .run/tools/bin has $built, want $PROMTOOL_VERSION"
+    fi
+    have go || die "go not found (needed to build promtool); install Go >= 1.24 or put it on PATH"
+    mkdir -p "$TOOLS_BIN"
+    log "go install github.com/prometheus/prometheus/cmd/promtool@$PROMTOOL_VERSION ($(go version | cut -d' ' -f3); takes a few minutes)"
+    GOBIN="$TOOLS_BIN" CGO_ENABLED=0 go install "github.com/prometheus/prometheus/cmd/promtool@$PROMTOOL_VERSION" \
+        || die "go install promtool@$PROMTOOL_VERSION failed"
+    "$promtool" --version >/dev/null 2>&1 || die "promtool built but not runnable: $promtool"
+    log "promtool: installed ($PROMTOOL_VERSION in .run/tools/bin)"
+}
+
+# buf (protobuf breaking-change check against protos/baseline), built like helm.
+step_buf() {
+    local buf="$TOOLS_BIN/buf" built
+    if ! have go && [ -x /usr/local/go/bin/go ]; then
+        PATH="/usr/local/go/bin:$PATH"
+    fi
+    if [ -x "$buf" ] && "$buf" --version >/dev/null 2>&1; then
+        # `buf --version` says "1.75.0"; the module version of the binary is exact either way.
+        built="$(have go && go version -m "$buf" 2>/dev/null | awk '$1 == "mod" && $2 == "github.com/bufbuild/buf" {print $3}')" || true
+        if [ -z "$built" ] || [ "$built" = "$BUF_VERSION" ]; then
+            log "buf: present (${built:-v$("$buf" --version)} in .run/tools/bin)"
+            return
+        fi
+        log "buf: .run/tools/bin has $built, want $BUF_VERSION"
+    fi
+    have go || die "go not found (needed to build buf); install Go >= 1.24 or put it on PATH"
+    mkdir -p "$TOOLS_BIN"
+    log "go install github.com/bufbuild/buf/cmd/buf@$BUF_VERSION ($(go version | cut -d' ' -f3); takes a few minutes)"
+    GOBIN="$TOOLS_BIN" CGO_ENABLED=0 go install "github.com/bufbuild/buf/cmd/buf@$BUF_VERSION" \
+        || die "go install buf@$BUF_VERSION failed"
+    "$buf" --version >/dev/null 2>&1 || die "buf built but not runnable: $buf"
+    log "buf: installed ($BUF_VERSION in .run/tools/bin)"
+}
+
+# stripe-mock (Stripe's API mock, for the card connector's tests), built like helm.
+step_stripe_mock() {
+    local stripe_mock="$TOOLS_BIN/stripe-mock" built
+    if ! have go && [ -x /usr/local/go/bin/go ]; then
+        PATH="/usr/local/go/bin:$PATH"
+    fi
+    if [ -x "$stripe_mock" ] && "$stripe_mock" -version >/dev/null 2>&1; then
+        # A go-installed stripe-mock reports version "master"; the module version is exact.
+        built="$(have go && go version -m "$stripe_mock" 2>/dev/null | awk '$1 == "mod" && $2 == "github.com/stripe/stripe-mock" {print $3}')" || true
+        if [ -z "$built" ] || [ "$built" = "$STRIPE_MOCK_VERSION" ]; then
+            log "stripe-mock: present (${built:-unknown version} in .run/tools/bin)"
+            return
+        fi
+        log "stripe-mock: .run/tools/bin has $built, want $STRIPE_MOCK_VERSION"
+    fi
+    have go || die "go not found (needed to build stripe-mock); install Go >= 1.22 or put it on PATH"
+    mkdir -p "$TOOLS_BIN"
+    log "go install github.com/stripe/stripe-mock@$STRIPE_MOCK_VERSION ($(go version | cut -d' ' -f3))"
+    GOBIN="$TOOLS_BIN" CGO_ENABLED=0 go install "github.com/stripe/stripe-mock@$STRIPE_MOCK_VERSION" \
+        || die "go install stripe-mock@$STRIPE_MOCK_VERSION failed"
+    "$stripe_mock" -version >/dev/null 2>&1 || die "stripe-mock built but not runnable: $stripe_mock"
+    log "stripe-mock: installed ($STRIPE_MOCK_VERSION in .run/tools/bin)"
+}
+
 log "repo: $REPO_ROOT"
 if [ "${1:-}" = helm ]; then
     # `install-deps.sh helm`: only the helm step (tests/deploy/test_helm.py uses it).
     step_helm
+    log "done"
+    exit 0
+fi
+if [ "${1:-}" = promtool ]; then
+    # `install-deps.sh promtool`: only the promtool step (tests/deploy/test_alerts.py uses it).
+    step_promtool
+    log "done"
+    exit 0
+fi
+if [ "${1:-}" = buf ]; then
+    # `install-deps.sh buf`: only the buf step (tests/contracts/test_breaking_changes.py uses it).
+    step_buf
+    log "done"
+    exit 0
+fi
+if [ "${1:-}" = stripe-mock ]; then
+    # `install-deps.sh stripe-mock`: only the stripe-mock step
+    # (services/channel_gateway/tests/integration/test_card_stripe_mock.py uses it).
+    step_stripe_mock
     log "done"
     exit 0
 fi
@@ -161,4 +260,7 @@ step_uv
 step_kafka_jars
 step_sync
 step_helm
+step_promtool
+step_buf
+step_stripe_mock
 log "done"

@@ -464,6 +464,8 @@ def app_service_problems(doc: Mapping[str, Any]) -> list[str]:
             problems.append(f"{name}: healthcheck {test} does not probe the gRPC health service on :{port}")
         wanted = {
             "METRICS_PORT": METRICS_PORT,
+            # The endpoint binds loopback by default: another container could not scrape it.
+            "METRICS_HOST": "0.0.0.0",
             "OTEL_EXPORTER_OTLP_ENDPOINT": OTLP_ENDPOINT,
             "OTEL_SERVICE_NAME": name,
         }

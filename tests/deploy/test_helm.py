@@ -294,6 +294,7 @@ def assert_deployments(manifests: list[Manifest], hpa_enabled: bool) -> None:
             config = container["envFrom"][0]["configMapRef"]["name"]
             env = of_kind(manifests, "ConfigMap")[config]["data"]
             assert env["METRICS_PORT"] == "9464", chart
+            assert env["METRICS_HOST"] == "0.0.0.0", f"{chart}: metrics bind loopback unless told otherwise"
             assert any(
                 v == f"0.0.0.0:{ports['grpc']}" for k, v in env.items() if k.endswith("_GRPC_LISTEN")
             ), chart
@@ -557,13 +558,11 @@ def test_alert_rules_file_matches_deploy() -> None:
     source = REPO_ROOT / "deploy" / "prometheus" / "alerts.yml"
     groups = yaml.safe_load(chart_file.read_text())["groups"]
     assert groups and all(g["name"] and g["rules"] for g in groups)
-    if source.exists():
-        assert yaml.safe_load(source.read_text()) == yaml.safe_load(chart_file.read_text()), (
-            f"copy {source.relative_to(REPO_ROOT)} to {chart_file.relative_to(REPO_ROOT)}"
-        )
-        print(f"\nalert rules: {chart_file.relative_to(REPO_ROOT)} matches deploy/prometheus/alerts.yml")
-    else:
-        print(
-            f"\nalert rules: {len(groups)} group(s) in {chart_file.relative_to(REPO_ROOT)} "
-            "(placeholder; deploy/prometheus/alerts.yml does not exist yet)"
-        )
+    assert source.exists(), f"{source.relative_to(REPO_ROOT)} is missing"
+    assert yaml.safe_load(source.read_text()) == yaml.safe_load(chart_file.read_text()), (
+        f"copy {source.relative_to(REPO_ROOT)} to {chart_file.relative_to(REPO_ROOT)}"
+    )
+    print(
+        f"\nalert rules: {len(groups)} groups in {chart_file.relative_to(REPO_ROOT)} "
+        "match deploy/prometheus/alerts.yml"
+    )

@@ -123,6 +123,8 @@ as YAML of strings: computed entries first, then `env` through tpl.
 {{- end -}}
 {{- if .Values.metrics.enabled -}}
 {{- $_ := set $env "METRICS_PORT" (.Values.metrics.port | toString) -}}
+{{- /* The process binds 127.0.0.1 unless told otherwise; Prometheus scrapes the pod IP. */ -}}
+{{- $_ := set $env "METRICS_HOST" "0.0.0.0" -}}
 {{- end -}}
 {{- if .Values.component.migrateArgs -}}
 {{- $_ := set $env "MIGRATE_ON_START" (ternary "true" "false" (not .Values.migration.enabled)) -}}

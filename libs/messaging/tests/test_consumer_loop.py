@@ -7,12 +7,15 @@ from collections.abc import Callable, Iterator, Sequence
 import pytest
 from confluent_kafka import Producer
 from google.protobuf.wrappers_pb2 import StringValue
+from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from paykit.devstack.fixtures import committed_offsets, read_n, unique_name, wait_until
 from paykit.events.v1.envelope_pb2 import Envelope
-from paykit.messaging.consumer import ConsumerLoop
+from paykit.messaging.consumer import Consumed, ConsumerLoop
 from paykit.messaging.envelope import OutgoingEvent, pack, unpack
 from paykit.messaging.schema import inbox
 from paykit.messaging.topics import dlq_of
+from paykit.telemetry import headers_from_carrier, inject_carrier, setup_tracing
 from sqlalchemy import Engine, func, select, text
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -46,14 +49,16 @@ def record_effect(session: Session, envelope: Envelope) -> None:
     )
 
 
-def record_effects(session: Session, envelopes: Sequence[Envelope]) -> None:
-    """The same effects from a batch handler; each call's size is kept for the tests."""
-    BATCH_SIZES.append(len(envelopes))
-    for envelope in envelopes:
-        record_effect(session, envelope)
+def record_effects(session: Session, consumed: Sequence[Consumed]) -> None:
+    """The same effects from a batch handler; each call's size and carriers are kept for the tests."""
+    BATCH_SIZES.append(len(consumed))
+    for item in consumed:
+        CARRIERS[item.envelope.event_id] = dict(item.carrier)
+        record_effect(session, item.envelope)
 
 
 BATCH_SIZES: list[int] = []
+CARRIERS: dict[str, dict[str, str]] = {}
 
 
 def produce(bootstrap: str, topic: str, values: list[bytes], key: bytes = b"k") -> None:
@@ -306,3 +311,52 @@ def test_a_loop_needs_exactly_one_kind_of_handler(msg_engine: Engine, msg_kafka_
                 session_factory=sessionmaker(msg_engine),
                 **handlers,  # type: ignore[arg-type]
             )
+
+
+def test_a_batch_handler_gets_each_events_consumer_span_carrier_in_its_producers_trace(
+    msg_engine: Engine, msg_kafka_bootstrap: str, msg_new_topic: Callable[..., str]
+) -> None:
+    """What the batch handler stores with an effect (a webhook sent later) continues the
+    producer's trace from the consumer span of that very event, not from the batch."""
+    exporter = InMemorySpanExporter()
+    provider = setup_tracing("messaging-tests", SimpleSpanProcessor(exporter))
+    producer_tracer = provider.get_tracer("messaging-tests")
+    topic = msg_new_topic("consumer.carriers")
+    events = [event("traced one"), event("traced two"), event("untraced")]
+    producer = Producer({"bootstrap.servers": msg_kafka_bootstrap})
+    producer_spans = []
+    for e in events[:2]:
+        with producer_tracer.start_as_current_span(f"produce {e.event_id}") as span:
+            headers = headers_from_carrier(inject_carrier())
+            producer.produce(topic, value=e.value, partition=0, headers=headers)
+        producer_spans.append(span.get_span_context())
+    producer.produce(topic, value=events[2].value, partition=0)
+    assert producer.flush(WAIT_S) == 0
+    loop = ConsumerLoop(
+        name="carrier-consumer",
+        bootstrap_servers=msg_kafka_bootstrap,
+        group_id=unique_name("carriers-"),
+        topics=[topic],
+        session_factory=sessionmaker(msg_engine),
+        batch_handler=record_effects,
+    )
+    CARRIERS.clear()
+    try:
+        loop.process_batch(read_n(msg_kafka_bootstrap, topic, 3))
+    finally:
+        loop.stop()
+
+    consumer_spans = {
+        s.attributes["event.id"]: s
+        for s in exporter.get_finished_spans()
+        if s.name == "consume test.noted" and s.attributes is not None
+    }
+    for e, produced in zip(events[:2], producer_spans, strict=True):
+        _version, trace_id, span_id, _flags = CARRIERS[e.event_id]["traceparent"].split("-")
+        consumed = consumer_spans[e.event_id]
+        assert trace_id == format(produced.trace_id, "032x")
+        assert span_id == format(consumed.context.span_id, "016x")
+        assert consumed.parent is not None and consumed.parent.span_id == produced.span_id
+    # No producer trace: the consumer span starts one of its own, and its carrier says so.
+    untraced = CARRIERS[events[2].event_id]["traceparent"].split("-")[1]
+    assert untraced not in {format(p.trace_id, "032x") for p in producer_spans}

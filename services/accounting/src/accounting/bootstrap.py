@@ -18,6 +18,7 @@ from sqlalchemy import Engine
 from accounting.adapters.gateway_client import GatewayPayouts
 from accounting.entrypoints.consumers import CONSUMER_NAME, EVENT_TYPES, handler
 from accounting.entrypoints.grpc_server import SERVICE_NAME, AccountingServicer
+from accounting.service_layer import monitoring
 from accounting.service_layer.ledger import Policy, release_due
 from accounting.service_layer.settlement import Settlements
 from accounting.service_layer.unit_of_work import LedgerUnitOfWork
@@ -80,6 +81,12 @@ def build(settings: AccountingSettings) -> ServiceParts:
     releases = PeriodicTask("release-funds", settings.scheduler_poll_s, release_async)
     payouts = PeriodicTask("payout-retries", settings.scheduler_poll_s, settlements.retry_due)
     janitor = IdempotencyJanitor(engine).periodic_task()
+
+    async def trial_balance_tick() -> int:
+        await run_blocking(monitoring.measure_trial_balance, uow_factory)
+        return 0  # a measurement, not a backlog: always wait for the interval
+
+    trial_balance = PeriodicTask("trial-balance-gauge", settings.trial_balance_poll_s, trial_balance_tick)
     return ServiceParts(
         name="accounting",
         grpc_services=[
@@ -91,7 +98,7 @@ def build(settings: AccountingSettings) -> ServiceParts:
         ],
         workers=[relay, consumer] if settings.outbox_relay_enabled else [consumer],
         interceptors=[idempotency(engine, settings)],
-        extra_start=[releases.start, payouts.start, janitor.start],
-        extra_stop=[releases.stop, payouts.stop, janitor.stop, gateway.close],
+        extra_start=[releases.start, payouts.start, janitor.start, trial_balance.start],
+        extra_stop=[releases.stop, payouts.stop, janitor.stop, trial_balance.stop, gateway.close],
         on_stop=[engine.dispose],
     )

@@ -31,6 +31,12 @@ class AccountingSettings:
     )
     payout_channel: str = env_field("ACCOUNTING_PAYOUT_CHANNEL", default="simulator")
     scheduler_poll_s: float = env_field("ACCOUNTING_SCHEDULER_POLL_S", default=1.0)
+    trial_balance_poll_s: float = env_field(
+        "ACCOUNTING_TRIAL_BALANCE_POLL_S",
+        default=60.0,
+        help="seconds between trial balances for the paykit_ledger_trial_balance_difference_minor "
+        "gauge (each one sums every journal line)",
+    )
     idempotency_ttl_s: float = env_field("IDEMPOTENCY_TTL_S", default=86400.0)
     idempotency_in_progress_timeout_s: float = env_field("IDEMPOTENCY_IN_PROGRESS_TIMEOUT_S", default=30.0)
     ready_file: Path | None = env_field("READY_FILE", default=None)
@@ -48,6 +54,10 @@ class AccountingSettings:
             errors.append(f"ACCOUNTING_RELEASE_AFTER_S must be 0 or more, got {self.release_after_s}")
         if self.scheduler_poll_s <= 0:
             errors.append(f"ACCOUNTING_SCHEDULER_POLL_S must be positive, got {self.scheduler_poll_s}")
+        if self.trial_balance_poll_s <= 0:
+            errors.append(
+                f"ACCOUNTING_TRIAL_BALANCE_POLL_S must be positive, got {self.trial_balance_poll_s}"
+            )
         if errors:
             raise SettingsError(errors, type(self).__qualname__)
 

@@ -23,6 +23,7 @@ from paykit.db import run_blocking
 from paykit.events.v1.envelope_pb2 import Envelope
 from paykit.events.v1.order_events_pb2 import OrderCreated, OrderPaid
 from paykit.ids import IdKind, new_id
+from paykit.messaging.consumer import Consumed
 from paykit.messaging.envelope import decode_envelope, pack
 from paykit.messaging.inbox import first_deliveries, first_delivery
 from paykit.messaging.topics import ORDER_EVENTS
@@ -45,6 +46,7 @@ class Received:
     signature: str
     at: float
     answered: int | None = None
+    traceparent: str = ""
 
 
 @dataclass
@@ -67,6 +69,7 @@ class Receiver:
             body,
             request.headers.get("Paykit-Signature", ""),
             time.monotonic(),
+            traceparent=request.headers.get("traceparent", ""),
         )
         self.received.append(entry)
         response = await self.respond(len(self.received) - 1, request)
@@ -128,18 +131,25 @@ def _envelope(event_type: str, order_id: str, payload: Any) -> Envelope:
     return decode_envelope(event.value)
 
 
-def consume(sessions: sessionmaker[Session], envelope: Envelope, *, through_inbox: bool = True) -> None:
-    """What ConsumerLoop does for one message: inbox row + handler, one transaction."""
+def consume(
+    sessions: sessionmaker[Session],
+    envelope: Envelope,
+    *,
+    through_inbox: bool = True,
+    carrier: dict[str, str] | None = None,
+) -> None:
+    """What ConsumerLoop does for one message: inbox row + handler, one transaction;
+    `carrier` stands for the W3C context of the consumer span."""
     with sessions() as session, session.begin():
         if not through_inbox or first_delivery(session, CONSUMER_NAME, envelope.event_id, ORDER_EVENTS):
-            batch_handler()(session, [envelope])
+            batch_handler()(session, [Consumed(envelope, carrier or {})])
 
 
 def consume_batch(sessions: sessionmaker[Session], batch: list[Envelope]) -> None:
     """What ConsumerLoop does for a batch with a batch handler: first deliveries, one call."""
     with sessions() as session, session.begin():
         first = first_deliveries(session, CONSUMER_NAME, [(e.event_id, ORDER_EVENTS) for e in batch])
-        batch_handler()(session, [e for e in batch if e.event_id in first])
+        batch_handler()(session, [Consumed(e, {}) for e in batch if e.event_id in first])
 
 
 def statuses(sessions: sessionmaker[Session], endpoint_id: str) -> dict[str, str]:

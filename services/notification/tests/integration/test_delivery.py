@@ -19,10 +19,14 @@ from notification.domain.verify import verify
 from notification.service_layer import deliveries
 from notification.service_layer.dispatch import Dispatcher, DispatchPolicy
 from notification.service_layer.unit_of_work import UowFactory
+from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+from opentelemetry.trace import SpanKind, StatusCode
 from paykit.errors import FailedPrecondition, NotFound
 from paykit.events.v1.notification_events_pb2 import NotificationDead, NotificationDelivered
 from paykit.ids import IdKind, new_id
 from paykit.messaging.envelope import decode_envelope, unpack
+from paykit.telemetry import inject_carrier, setup_tracing
 from sqlalchemy import text
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -116,6 +120,61 @@ def test_receiver_failing_three_times_gets_one_success_after_four_signed_attempt
     ]
     assert [(e.delivery_id, e.attempts) for e in events if e.order_id == "ord_retry"] == [
         (found.delivery_id, 4)
+    ]
+
+
+def test_each_attempt_is_a_client_span_in_the_events_trace_and_sends_its_traceparent(
+    uow_factory: UowFactory, sessions: sessionmaker[Session]
+) -> None:
+    exporter = InMemorySpanExporter()
+    provider = setup_tracing("notification-tests", SimpleSpanProcessor(exporter))
+    with provider.get_tracer("notification-tests").start_as_current_span("consume order.paid") as consumer:
+        carrier = inject_carrier()  # what ConsumerLoop hands the batch handler
+    m = merchant()
+
+    async def scenario(dispatcher: Dispatcher) -> tuple[Receiver, str]:
+        async with Receiver(status_codes(failing=1)) as receiver:
+            endpoint = register(uow_factory, m, receiver.url)
+            consume(sessions, order_paid(m, "ord_traced"), carrier=carrier)
+            await run_until(
+                dispatcher,
+                lambda: set(statuses(sessions, endpoint.endpoint_id).values()) == {"DELIVERED"},
+                15,
+            )
+            return receiver, endpoint.endpoint_id
+
+    receiver, endpoint_id = with_dispatcher(uow_factory, scenario)
+    parent = consumer.get_span_context()
+    posts = sorted(
+        (s for s in exporter.get_finished_spans() if s.name == "POST webhook"),
+        key=lambda s: s.start_time or 0,
+    )
+    posts = [s for s in posts if s.context is not None and s.context.trace_id == parent.trace_id]
+    [found] = deliveries.find(uow_factory, "ord_traced", "", None, 10)
+    assert [
+        (dict(s.attributes or {}), s.kind, s.parent.span_id if s.parent else None, s.status.status_code)
+        for s in posts
+    ] == [
+        (
+            {
+                "http.request.method": "POST",
+                "webhook.delivery_id": found.delivery_id,
+                "webhook.endpoint_id": endpoint_id,
+                "webhook.event_type": "order.paid",
+                "webhook.attempt": attempt,
+                "http.response.status_code": code,
+            },
+            SpanKind.CLIENT,
+            parent.span_id,
+            status,
+        )
+        for attempt, code, status in ((1, 500, StatusCode.ERROR), (2, 200, StatusCode.UNSET))
+    ]
+    # Each attempt sent its own span's context: the merchant's tracing joins the same trace.
+    assert [r.traceparent for r in receiver.received] == [
+        f"00-{parent.trace_id:032x}-{s.context.span_id:016x}-{s.context.trace_flags:02x}"
+        for s in posts
+        if s.context is not None
     ]
 
 

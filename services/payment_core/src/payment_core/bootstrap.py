@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
 from pathlib import Path
 
-from paykit.db import create_engine_for, run_migrations, session_factory
+from paykit.db import create_engine_for, run_blocking, run_migrations, session_factory
 from paykit.grpckit.periodic import PeriodicTask
 from paykit.grpckit.runner import ServiceParts
 from paykit.idempotency import IdempotencyInterceptor, IdempotencyJanitor, KeyRule, full_method
@@ -17,13 +18,15 @@ from sqlalchemy import Engine
 from payment_core.adapters.gateway_client import ChannelGatewayClient
 from payment_core.entrypoints.consumers import CONSUMER_NAME, EVENT_TYPES, handle_channel_notification
 from payment_core.entrypoints.grpc_server import SERVICE_NAME, PaymentServicer
-from payment_core.service_layer import order_loss
-from payment_core.service_layer.context import PaymentCore
+from payment_core.service_layer import monitoring, order_loss
+from payment_core.service_layer.context import PaymentCore, UowFactory
 from payment_core.service_layer.health import HealthBook
 from payment_core.service_layer.unit_of_work import PaymentUnitOfWork
 from payment_core.settings import PaymentCoreSettings
 
 MIGRATIONS = Path(__file__).resolve().parents[2] / "migrations"
+# How often the stuck-payments gauge is recounted; the alert waits minutes anyway.
+STUCK_COUNT_INTERVAL_S = 30.0
 
 
 def migrate(database_url: str) -> None:
@@ -79,12 +82,26 @@ def build(settings: PaymentCoreSettings) -> ServiceParts:
     )
     servicer = PaymentServicer(core, health)
     janitor = IdempotencyJanitor(engine).periodic_task()
+    stuck = _stuck_payments_task(uow_factory, settings, [name for rule in rules for name, _ in rule.channels])
     return ServiceParts(
         name="payment-core",
         grpc_services=[(payment_pb2_grpc.add_PaymentServiceServicer_to_server, servicer, SERVICE_NAME)],
         workers=[relay, consumer] if settings.outbox_relay_enabled else [consumer],
         interceptors=[idempotency(engine, settings)],
-        extra_start=[scheduler.start, janitor.start],
-        extra_stop=[scheduler.stop, janitor.stop, gateway.close_channel],
+        extra_start=[scheduler.start, janitor.start, stuck.start],
+        extra_stop=[scheduler.stop, janitor.stop, stuck.stop, gateway.close_channel],
         on_stop=[engine.dispose],
     )
+
+
+def _stuck_payments_task(
+    uow_factory: UowFactory, settings: PaymentCoreSettings, channels: list[str]
+) -> PeriodicTask:
+    stuck_after = timedelta(seconds=settings.stuck_after_s)
+    known = sorted(set(channels))
+
+    async def tick() -> int:
+        await run_blocking(monitoring.measure_stuck_payments, uow_factory, stuck_after, known)
+        return 0  # a measurement, not a backlog: always wait for the interval
+
+    return PeriodicTask("stuck-payments-gauge", STUCK_COUNT_INTERVAL_S, tick)

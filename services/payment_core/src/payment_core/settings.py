@@ -58,6 +58,12 @@ class PaymentCoreSettings:
         default=30.0,
         help="how long a claimed key waits for its request before another may take it over",
     )
+    stuck_after_s: float = env_field(
+        "PAYMENT_STUCK_AFTER_S",
+        default=300.0,
+        help="a payment PROCESSING or UNKNOWN for longer than this counts as stuck (the "
+        "paykit_payments_stuck gauge and its alert)",
+    )
     ready_file: Path | None = env_field("READY_FILE", default=None)
     log_level: str = env_field("LOG_LEVEL", default="INFO")
     # Off runs this process without publishing its outbox (a separate relay
@@ -80,6 +86,8 @@ class PaymentCoreSettings:
                 parse_schedule(values)
             except ValueError as exc:
                 errors.append(f"{name} {exc}")
+        if self.stuck_after_s <= 0:
+            errors.append(f"PAYMENT_STUCK_AFTER_S must be positive, got {self.stuck_after_s}")
         if errors:
             raise SettingsError(errors, type(self).__qualname__)
 

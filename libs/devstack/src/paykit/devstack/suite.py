@@ -115,6 +115,13 @@ class Suite:
     def webhook_url(self) -> str:
         return f"http://127.0.0.1:{self.services['channel_gateway'].info['webhook_port']}/webhooks/simulator"
 
+    def metrics_url(self, name: str) -> str:
+        """The service's Prometheus endpoint (METRICS_PORT=0: the port its ready file reports)."""
+        port = self.services[name].info.get("metrics_port")
+        if port is None:
+            raise KeyError(f"{name} serves no metrics (no metrics_port in its ready file)")
+        return f"http://127.0.0.1:{port}/metrics"
+
     # -- lifecycle ---------------------------------------------------------
     def start_infrastructure(self, fresh_databases: bool = False) -> None:
         self.run_dir.mkdir(parents=True, exist_ok=True)
@@ -135,6 +142,9 @@ class Suite:
             "KAFKA_BOOTSTRAP_SERVERS": self.kafka_bootstrap,
             "SIMULATOR_SECRET": self.simulator_secret,
             "LOG_LEVEL": os.environ.get("LOG_LEVEL", "WARNING"),
+            # Every gRPC service serves /metrics on a free loopback port (METRICS_HOST's
+            # default); the simulator, an external channel's stand-in, ignores it.
+            "METRICS_PORT": "0",
         }
         per_service = {
             "channel_simulator": {"SIMULATOR_PORT": "0"},

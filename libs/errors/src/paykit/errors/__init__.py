@@ -7,13 +7,26 @@ field-level message and never a stack trace.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+
+@dataclass(frozen=True)
+class ErrorInfo:
+    """Why, in a word a program can match on (e.g. "CHANNEL_RATE_LIMITED"), with raw details
+    (e.g. the channel's own code); the gRPC edge sends it as google.rpc.ErrorInfo."""
+
+    reason: str
+    metadata: Mapping[str, str] = field(default_factory=dict)
+
 
 class DomainError(Exception):
     """Base of every error the domain raises on purpose."""
 
-    def __init__(self, message: str) -> None:
+    def __init__(self, message: str, *, info: ErrorInfo | None = None) -> None:
         super().__init__(message)
         self.message = message
+        self.info = info
 
 
 class InvalidArgument(DomainError):
@@ -44,6 +57,10 @@ class FailedPrecondition(DomainError):
 
 class Unavailable(DomainError):
     """A dependency (a channel, another service) did not answer; safe to retry later."""
+
+
+class ResourceExhausted(DomainError):
+    """A limit was reached (e.g. a channel's rate limit) and nothing was done; retry later."""
 
 
 class InvariantViolation(Exception):

@@ -10,10 +10,12 @@ from paykit.errors import (
     FailedPrecondition,
     InvalidArgument,
     NotFound,
+    ResourceExhausted,
     Unavailable,
 )
 
 STATUS_DETAILS_KEY = "grpc-status-details-bin"
+ERROR_DOMAIN = "paykit"
 
 _CODES: tuple[tuple[type[DomainError], grpc.StatusCode], ...] = (
     (InvalidArgument, grpc.StatusCode.INVALID_ARGUMENT),
@@ -21,6 +23,7 @@ _CODES: tuple[tuple[type[DomainError], grpc.StatusCode], ...] = (
     (AlreadyExists, grpc.StatusCode.ALREADY_EXISTS),
     (FailedPrecondition, grpc.StatusCode.FAILED_PRECONDITION),
     (Unavailable, grpc.StatusCode.UNAVAILABLE),
+    (ResourceExhausted, grpc.StatusCode.RESOURCE_EXHAUSTED),
 )
 
 
@@ -33,7 +36,7 @@ def status_code_of(error: DomainError) -> grpc.StatusCode:
 
 def status_details(error: DomainError, code: grpc.StatusCode) -> bytes:
     """A google.rpc.Status; INVALID_ARGUMENT, and ALREADY_EXISTS when it names a field,
-    carry a BadRequest naming the field."""
+    carry a BadRequest naming the field; an error with `info` carries an ErrorInfo."""
     status = status_pb2.Status(code=code.value[0], message=error.message)
     violation: error_details_pb2.BadRequest.FieldViolation | None = None
     if isinstance(error, InvalidArgument):
@@ -42,6 +45,12 @@ def status_details(error: DomainError, code: grpc.StatusCode) -> bytes:
         violation = error_details_pb2.BadRequest.FieldViolation(field=error.field, description=error.message)
     if violation is not None:
         status.details.add().Pack(error_details_pb2.BadRequest(field_violations=[violation]))
+    if error.info is not None:
+        status.details.add().Pack(
+            error_details_pb2.ErrorInfo(
+                reason=error.info.reason, domain=ERROR_DOMAIN, metadata=dict(error.info.metadata)
+            )
+        )
     serialized: bytes = status.SerializeToString()
     return serialized
 

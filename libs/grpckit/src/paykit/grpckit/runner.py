@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from paykit.grpckit.server import Registrar, create_server, mark_serving
+from paykit.telemetry.metrics import MetricsSettings, start_from_settings
 
 log = logging.getLogger(__name__)
 
@@ -53,13 +54,22 @@ def write_ready_file(path: Path, info: dict[str, Any]) -> None:
     tmp.replace(path)
 
 
-async def serve(build: Callable[[], ServiceParts], listen_address: str, ready_file: Path | None) -> None:
+async def serve(
+    build: Callable[[], ServiceParts],
+    listen_address: str,
+    ready_file: Path | None,
+    metrics: MetricsSettings | None = None,
+) -> None:
     # Built inside the running loop: grpc.aio channels bind to the loop that exists when created.
     parts = build()
     server, port = create_server(listen_address, parts.grpc_services, parts.interceptors)
     for worker in parts.workers:
         worker.start()
     info: dict[str, Any] = {"service": parts.name, "pid": os.getpid(), "grpc_port": port}
+    # The bound port goes into the ready file: with METRICS_PORT=0 nothing else tells it.
+    metrics_server = start_from_settings(metrics) if metrics is not None else None
+    if metrics_server is not None:
+        info["metrics_port"] = metrics_server.port
     for start in parts.extra_start:
         info.update(await start())
     await server.start()
@@ -81,6 +91,8 @@ async def serve(build: Callable[[], ServiceParts], listen_address: str, ready_fi
         worker.stop()
     for hook in parts.on_stop:
         hook()
+    if metrics_server is not None:
+        metrics_server.stop()
 
 
 class _ServiceSettings(Protocol):
@@ -110,6 +122,7 @@ def run_service_main(
         return 2
     try:
         settings: _ServiceSettings = load_settings(settings_type)
+        metrics = load_settings(MetricsSettings)
     except SettingsError as exc:
         print(f"{name}: configuration error: {exc}", file=sys.stderr)
         return 2
@@ -118,5 +131,10 @@ def run_service_main(
         migrate(settings.database_url)
         return 0
     setup_tracing(name)
-    asyncio.run(serve(lambda: build(settings), settings.grpc_listen, settings.ready_file))
+    try:
+        asyncio.run(serve(lambda: build(settings), settings.grpc_listen, settings.ready_file, metrics))
+    except SettingsError as exc:
+        # Configuration only the build can check (e.g. stored channel accounts and their key).
+        print(f"{name}: configuration error: {exc}", file=sys.stderr)
+        return 2
     return 0

@@ -19,6 +19,7 @@ from paykit.grpckit.errors import (
     status_code_of,
     status_details,
 )
+from paykit.grpckit.metrics import MetricsInterceptor
 from paykit.telemetry import extract_context, tracer
 
 log = logging.getLogger(__name__)
@@ -88,9 +89,11 @@ def create_server(
     health (each service SERVING) and reflection are added for all of them.
     `interceptors` run inside the tracing/error-mapping one, so a DomainError
     they raise becomes a status like any other.
+    Every server is measured (paykit.grpckit.metrics).
     """
     server = grpc.aio.server(
-        interceptors=[ServerInterceptor(), *interceptors],
+        # Metrics outermost: they count the status the caller gets, after error mapping.
+        interceptors=[MetricsInterceptor(), ServerInterceptor(), *interceptors],
         options=[
             ("grpc.max_receive_message_length", MAX_MESSAGE_BYTES),
             ("grpc.so_reuseport", 0),

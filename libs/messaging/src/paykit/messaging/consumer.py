@@ -17,14 +17,17 @@ the database is down would be the real loss.
 A consumer whose effects batch well gives a `batch_handler` instead of a
 `handler`: the fast path then records the whole batch in the inbox in one
 statement and hands it the first deliveries together; the slow path hands it
-one event at a time.
+one event at a time. Each comes as a `Consumed`: the envelope and the W3C
+carrier of its consumer span, so an effect that happens later, outside the
+span (a webhook sent by a worker), can still continue the producer's trace.
 """
 
 from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Callable, Collection, Sequence
+import time
+from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass
 
 from confluent_kafka import Consumer, KafkaError, Message, Producer, TopicPartition
@@ -33,8 +36,9 @@ from paykit.events.v1.envelope_pb2 import Envelope
 from paykit.messaging.envelope import PoisonMessage, decode_envelope
 from paykit.messaging.inbox import first_deliveries, first_delivery
 from paykit.messaging.kafka_config import consumer_config, producer_config
+from paykit.messaging.metrics import ConsumerMetrics
 from paykit.messaging.topics import dlq_of
-from paykit.telemetry import carrier_from_headers, extract_context, tracer
+from paykit.telemetry import carrier_from_headers, extract_context, inject_carrier, tracer
 from sqlalchemy.exc import InterfaceError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -48,8 +52,18 @@ TRANSIENT_BACKOFF_MAX_S = 10.0
 DLQ_FLUSH_TIMEOUT_S = 30.0
 DLQ_REASON_MAX_CHARS = 2_000
 
+
+@dataclass(frozen=True, slots=True)
+class Consumed:
+    """A first delivery as a batch handler gets it: the envelope, and the W3C carrier
+    (`traceparent`, maybe `tracestate`) of the consumer span that applied it."""
+
+    envelope: Envelope
+    carrier: Mapping[str, str]
+
+
 EventHandler = Callable[[Session, Envelope], None]
-BatchHandler = Callable[[Session, Sequence[Envelope]], None]
+BatchHandler = Callable[[Session, Sequence[Consumed]], None]
 TRANSIENT_ERRORS = (OperationalError, InterfaceError)
 
 
@@ -92,6 +106,7 @@ class ConsumerLoop:
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._tracer = tracer("paykit.messaging.consumer")
+        self._metrics = ConsumerMetrics(name, self._consumer, self._topics)
 
     # -- lifecycle ---------------------------------------------------------
     def start(self) -> None:
@@ -112,6 +127,7 @@ class ConsumerLoop:
             usable = [m for m in messages if self._usable(m)]
             if usable:
                 self.process_batch(usable)
+            self._metrics.refresh_lag()  # at most every few seconds
 
     def _usable(self, message: Message) -> bool:
         err = message.error()
@@ -123,6 +139,7 @@ class ConsumerLoop:
 
     # -- one batch ---------------------------------------------------------
     def process_batch(self, messages: Sequence[Message]) -> None:
+        started_s = time.perf_counter()
         backoff_s = TRANSIENT_BACKOFF_START_S
         while True:
             try:
@@ -136,9 +153,11 @@ class ConsumerLoop:
         if dead:
             self._send_to_dlq(dead)
         self._commit(messages)
+        self._metrics.batch_committed(messages, [d.message for d in dead], time.perf_counter() - started_s)
         self._after_commit()
 
     def _apply(self, messages: Sequence[Message]) -> list[DeadLetter]:
+        self._metrics.begin_batch()
         dead: list[DeadLetter] = []
         wanted: list[tuple[Message, Envelope]] = []
         for message in messages:
@@ -150,10 +169,13 @@ class ConsumerLoop:
             # An event nobody here acts on has no effect to deduplicate: no inbox row, no transaction.
             if self._event_types is None or envelope.event_type in self._event_types:
                 wanted.append((message, envelope))
+            else:
+                self._metrics.skipped(message.topic() or "")
         if not wanted:
             return dead
         try:
             # Fast path: the whole batch in one transaction, no savepoint per message.
+            self._metrics.begin_transaction()
             with self._session_factory() as session, session.begin():
                 if self._batches:
                     self._apply_together(session, wanted)
@@ -167,6 +189,7 @@ class ConsumerLoop:
             log.warning("batch has a failing event; applying one by one", extra={"consumer": self.name})
         # Slow path: the batch was rolled back whole; apply it again one savepoint
         # per message, so only the failing events go to the DLQ.
+        self._metrics.begin_transaction()
         with self._session_factory() as session, session.begin():
             for message, envelope in wanted:
                 reason = self._apply_isolated(session, message, envelope)
@@ -185,24 +208,26 @@ class ConsumerLoop:
     def _apply_one(self, session: Session, message: Message, envelope: Envelope) -> None:
         with trace.use_span(self._span(message, envelope), end_on_exit=True) as span:
             if first_delivery(session, self.name, envelope.event_id, message.topic() or ""):
-                self._batch_handler(session, [envelope])
+                self._batch_handler(session, [Consumed(envelope, inject_carrier())])
             else:
                 span.set_attribute("event.duplicate", True)
+                self._metrics.duplicate(message.topic() or "")
 
     def _apply_together(self, session: Session, wanted: Sequence[tuple[Message, Envelope]]) -> None:
         """The batch's first deliveries to the batch handler at once; one span per event
         still joins each producer's trace."""
         first = first_deliveries(session, self.name, [(e.event_id, m.topic() or "") for m, e in wanted])
-        fresh: list[Envelope] = []
+        fresh: list[Consumed] = []
         spans: list[trace.Span] = []
         for message, envelope in wanted:
             span = self._span(message, envelope)
             spans.append(span)
             if envelope.event_id in first:
                 first.discard(envelope.event_id)  # a twin later in the batch is a replay
-                fresh.append(envelope)
+                fresh.append(Consumed(envelope, inject_carrier(trace.set_span_in_context(span))))
             else:
                 span.set_attribute("event.duplicate", True)
+                self._metrics.duplicate(message.topic() or "")
         try:
             if fresh:
                 self._batch_handler(session, fresh)
@@ -258,8 +283,8 @@ class ConsumerLoop:
 
 
 def _one_by_one(handler: EventHandler) -> BatchHandler:
-    def handle(session: Session, envelopes: Sequence[Envelope]) -> None:
-        for envelope in envelopes:
-            handler(session, envelope)
+    def handle(session: Session, consumed: Sequence[Consumed]) -> None:
+        for item in consumed:
+            handler(session, item.envelope)
 
     return handle

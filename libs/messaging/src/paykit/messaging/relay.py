@@ -15,9 +15,10 @@ from typing import Any
 
 from confluent_kafka import KafkaError, Message, Producer
 from paykit.messaging.kafka_config import producer_config
+from paykit.messaging.metrics import RelayMetrics
 from paykit.messaging.schema import outbox
 from paykit.telemetry import headers_from_carrier
-from sqlalchemy import Engine, bindparam, func, select, update
+from sqlalchemy import Connection, Engine, bindparam, func, select, update
 
 log = logging.getLogger(__name__)
 
@@ -50,6 +51,7 @@ class OutboxRelay:
     def __init__(self, engine: Engine, bootstrap_servers: str, client_id: str) -> None:
         self._engine = engine
         self._producer = Producer(producer_config(bootstrap_servers, client_id))
+        self._metrics = RelayMetrics(client_id, engine)
         self._wake = threading.Event()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
@@ -61,27 +63,34 @@ class OutboxRelay:
     def publish_once(self) -> int:
         """Publish one batch of unsent rows; returns how many were published."""
         with self._engine.begin() as conn:
-            locked = conn.execute(_TRY_LOCK).scalar()
-            if not locked:
-                return 0
-            rows = conn.execute(_UNSENT).all()
-            if not rows:
-                return 0
-            errors: list[str] = []
+            topics = self._publish_locked(conn)
+        # Counted once the rows marked sent have committed.
+        self._metrics.published(topics)
+        return len(topics)
 
-            def on_delivery(err: KafkaError | None, _msg: Message) -> None:
-                if err is not None:
-                    errors.append(str(err))
+    def _publish_locked(self, conn: Connection) -> list[str]:
+        """Under the relay lock: publish a batch and mark it sent; the published rows' topics."""
+        locked = conn.execute(_TRY_LOCK).scalar()
+        if not locked:
+            return []
+        rows = conn.execute(_UNSENT).all()
+        if not rows:
+            return []
+        errors: list[str] = []
 
-            for row in rows:
-                self._produce(row.topic, row.message_key, row.payload, row.trace_headers, on_delivery)
-            remaining = self._producer.flush(RELAY_FLUSH_TIMEOUT_S)
-            if remaining or errors:
-                # Rolling back leaves every row unsent; the next pass republishes
-                # them (duplicates are allowed, losses are not).
-                raise RelayPublishError(f"{remaining} undelivered, errors: {errors[:3]}")
-            conn.execute(_MARK_SENT, {"ids": [r.id for r in rows]})
-            return len(rows)
+        def on_delivery(err: KafkaError | None, _msg: Message) -> None:
+            if err is not None:
+                errors.append(str(err))
+
+        for row in rows:
+            self._produce(row.topic, row.message_key, row.payload, row.trace_headers, on_delivery)
+        remaining = self._producer.flush(RELAY_FLUSH_TIMEOUT_S)
+        if remaining or errors:
+            # Rolling back leaves every row unsent; the next pass republishes
+            # them (duplicates are allowed, losses are not).
+            raise RelayPublishError(f"{remaining} undelivered, errors: {errors[:3]}")
+        conn.execute(_MARK_SENT, {"ids": [r.id for r in rows]})
+        return [r.topic for r in rows]
 
     def _produce(self, topic: str, key: str, value: bytes, trace: dict[str, str], cb: Any) -> None:
         while True:
@@ -100,6 +109,7 @@ class OutboxRelay:
 
     def run(self) -> None:
         while not self._stop.is_set():
+            self._metrics.refresh_backlog()  # at most every few seconds
             try:
                 published = self.publish_once()
             except Exception:

@@ -10,10 +10,11 @@ from opentelemetry import propagate
 KafkaHeaders = Sequence[tuple[str, bytes | str | None]]
 
 
-def inject_carrier() -> dict[str, str]:
-    """The current span's context as a small dict (`traceparent`, maybe `tracestate`)."""
+def inject_carrier(context: otel_context.Context | None = None) -> dict[str, str]:
+    """The current span's context (or `context`'s) as a small dict (`traceparent`, maybe
+    `tracestate`)."""
     carrier: dict[str, str] = {}
-    propagate.inject(carrier)
+    propagate.inject(carrier, context=context)
     return carrier
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -86,6 +87,7 @@ _LAST_SEQUENCES = text(
 _NEW_DELIVERY_COLUMNS = (
     "delivery_id", "endpoint_id", "merchant_id", "event_id", "event_type", "order_id", "payload",
     "status", "attempts_made", "round_attempts", "next_attempt_at", "sequence", "last_error", "created_at",
+    "trace_context",
 )  # fmt: skip
 # A replayed event (same event, same endpoint) inserts nothing: RETURNING names what went in.
 _ADD_DELIVERIES = (
@@ -161,6 +163,7 @@ def _delivery(row: Any) -> Delivery:
         created_at=row.created_at,
         delivered_at=row.delivered_at,
         last_error=row.last_error,
+        trace_context=row.trace_context,
     )
 
 
@@ -278,6 +281,8 @@ class DeliveryRepository:
                 "sequence": [d.sequence for d in new],
                 "last_error": [d.last_error for d in new],
                 "created_at": [d.created_at for d in new],
+                # As JSON text: the array parameter is cast to jsonb[] by PostgreSQL, not by us.
+                "trace_context": [json.dumps(d.trace_context) if d.trace_context else None for d in new],
             },
         )
         return {r.delivery_id for r in rows}

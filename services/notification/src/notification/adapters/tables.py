@@ -45,6 +45,7 @@ deliveries = sa.Table(
     sa.Column("last_error", sa.Text, nullable=False),
     sa.Column("created_at", _TS, nullable=False),
     sa.Column("delivered_at", _TS),
+    sa.Column("trace_context", postgresql.JSONB),
 )
 
 attempts = sa.Table(

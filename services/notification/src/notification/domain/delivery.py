@@ -7,8 +7,8 @@ from __future__ import annotations
 
 import enum
 import random
-from collections.abc import Iterable
-from dataclasses import dataclass, replace
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import assert_never
 
@@ -97,6 +97,9 @@ class Delivery:
     created_at: datetime
     delivered_at: datetime | None
     last_error: str = ""
+    # The W3C carrier of the consumer span of the event that caused it (None for a delivery
+    # made before deliveries kept one): every POST of it is a span in that trace.
+    trace_context: Mapping[str, str] | None = field(default=None, compare=False)
 
 
 def after_attempt(

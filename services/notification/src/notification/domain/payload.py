@@ -8,7 +8,8 @@ minor units as an integer, never a float.
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
@@ -47,6 +48,8 @@ class EventFacts:
     order: OrderFacts
     payment_id: str | None = None
     refund: RefundFacts | None = None
+    # The W3C carrier of the span that consumed it; not part of the payload.
+    trace_context: Mapping[str, str] | None = field(default=None, compare=False)
 
 
 def rfc3339(at: datetime) -> str:

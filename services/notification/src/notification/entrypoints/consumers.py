@@ -7,13 +7,15 @@ to the topic's .dlq instead of blocking its partition.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
+from dataclasses import replace
 
 from paykit.common.v1.money_pb2 import Money as MoneyProto
 from paykit.contracts.convert import from_timestamp, money_from_proto
 from paykit.events.v1.envelope_pb2 import Envelope
 from paykit.events.v1.order_events_pb2 import OrderClosed, OrderCreated, OrderPaid, OrderRefunded
 from paykit.events.v1.refund_events_pb2 import RefundFailed, RefundSucceeded
+from paykit.messaging.consumer import BatchHandler, Consumed
 from paykit.messaging.envelope import PoisonMessage, unpack
 from paykit.money import Money
 from sqlalchemy.orm import Session
@@ -27,9 +29,12 @@ CONSUMER_NAME = "notification.merchant-webhooks"
 EVENT_TYPES = KNOWN_EVENT_TYPES
 
 
-def batch_handler() -> Callable[[Session, Sequence[Envelope]], None]:
-    def handle(session: Session, envelopes: Sequence[Envelope]) -> None:
-        record_events(SessionTx(session), [facts_of(e) for e in envelopes], now_utc())
+def batch_handler() -> BatchHandler:
+    def handle(session: Session, consumed: Sequence[Consumed]) -> None:
+        # Each event's deliveries keep its consumer span's context: the worker's POSTs,
+        # later and outside that span, continue the payment's trace from it.
+        facts = [replace(facts_of(c.envelope), trace_context=c.carrier) for c in consumed]
+        record_events(SessionTx(session), facts, now_utc())
 
     return handle
 

@@ -20,16 +20,28 @@ import logging
 import random
 import secrets
 from collections.abc import Callable, Sequence
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Protocol
 
+from opentelemetry import trace
+from opentelemetry.trace import SpanKind, StatusCode
 from paykit.db import run_blocking
+from paykit.telemetry import extract_context, inject_carrier, tracer
 
 from notification.adapters import events
 from notification.adapters.http_sender import HttpOutcome
+from notification.adapters.metrics import count_attempts
 from notification.domain.breaker import Breaker, BreakerPolicy
-from notification.domain.delivery import AttemptResult, Delivery, DeliveryStatus, RetrySchedule, after_attempt
+from notification.domain.delivery import (
+    AttemptResult,
+    Delivery,
+    DeliveryStatus,
+    RetrySchedule,
+    after_attempt,
+    describe_failure,
+)
 from notification.domain.signature import HEADER, sign
 from notification.service_layer.unit_of_work import NotificationUnitOfWork, UowFactory, now_utc
 
@@ -81,6 +93,7 @@ class Dispatcher:
         self._rng = rng or random.Random()
         self._in_flight: set[asyncio.Task[None]] = set()
         self._recorder = BatchRecorder(self.record_many)
+        self._tracer = tracer("notification.dispatch")
 
     @property
     def in_flight(self) -> int:
@@ -130,17 +143,22 @@ class Dispatcher:
     async def _deliver(self, item: Claimed) -> None:
         delivery = item.delivery
         try:
-            timestamp = int(now_utc().timestamp())
-            headers = {
-                HEADER: sign(item.secrets, delivery.payload, timestamp),
-                "Paykit-Event-Id": delivery.event_id,
-                "Paykit-Event-Type": delivery.event_type,
-                "Paykit-Delivery-Id": delivery.delivery_id,
-            }
-            outcome = await self._sender.post(item.url, delivery.payload, headers)
-            result = AttemptResult(
-                outcome.at, outcome.status_code, outcome.latency_ms, outcome.error, outcome.response
-            )
+            with self._attempt_span(delivery) as span:
+                timestamp = int(now_utc().timestamp())
+                headers = {
+                    HEADER: sign(item.secrets, delivery.payload, timestamp),
+                    "Paykit-Event-Id": delivery.event_id,
+                    "Paykit-Event-Type": delivery.event_type,
+                    "Paykit-Delivery-Id": delivery.delivery_id,
+                    # W3C `traceparent` / `tracestate` of this attempt: the merchant's own
+                    # tracing can continue the payment's trace.
+                    **inject_carrier(),
+                }
+                outcome = await self._sender.post(item.url, delivery.payload, headers)
+                result = AttemptResult(
+                    outcome.at, outcome.status_code, outcome.latency_ms, outcome.error, outcome.response
+                )
+                _end_attempt_span(span, result)
             settled = await self._recorder.record(item, result)
         except asyncio.CancelledError:
             raise
@@ -150,6 +168,22 @@ class Dispatcher:
             return
         if settled:
             self._on_settled()
+
+    def _attempt_span(self, delivery: Delivery) -> AbstractContextManager[trace.Span]:
+        """One CLIENT span per attempt, a child of the consumer span of the event that caused
+        the delivery: every retry is another span in the payment's trace."""
+        return self._tracer.start_as_current_span(
+            "POST webhook",
+            context=extract_context(delivery.trace_context or {}),
+            kind=SpanKind.CLIENT,
+            attributes={
+                "http.request.method": "POST",
+                "webhook.delivery_id": delivery.delivery_id,
+                "webhook.endpoint_id": delivery.endpoint_id,
+                "webhook.event_type": delivery.event_type,
+                "webhook.attempt": delivery.attempts_made + 1,
+            },
+        )
 
     def record_many(self, outcomes: Sequence[tuple[Claimed, AttemptResult]]) -> list[bool]:
         """Store each attempt and its delivery's next state in one transaction; per outcome,
@@ -173,6 +207,7 @@ class Dispatcher:
                 + [events.dead(d) for d, _ in recorded if d.status is DeliveryStatus.DEAD]
             )
             uow.commit()
+        count_attempts(d.status for d, _ in recorded)
         for after, result in recorded:
             # A failure is what an operator looks for; a success is in the attempts table.
             (log.debug if result.succeeded else log.info)(
@@ -212,6 +247,13 @@ class Dispatcher:
                     policy.on_success(breaker) if result.succeeded else policy.on_failure(breaker, result.at)
                 )
             uow.endpoints.save_breaker(endpoint_id, breaker)
+
+
+def _end_attempt_span(span: trace.Span, result: AttemptResult) -> None:
+    if result.status_code:
+        span.set_attribute("http.response.status_code", result.status_code)
+    if not result.succeeded:
+        span.set_status(StatusCode.ERROR, describe_failure(result))
 
 
 class BatchRecorder:

@@ -59,4 +59,5 @@ def _pending(facts: EventFacts, endpoint: Endpoint, payload: bytes, sequence: in
         sequence=sequence,
         created_at=now,
         delivered_at=None,
+        trace_context=facts.trace_context,
     )

@@ -76,8 +76,13 @@ _REFUND_STATE = {
     channel_pb2.REFUND_STATE_FAILED: RefundAnswer.FAILED,
     channel_pb2.REFUND_STATE_NOT_FOUND: RefundAnswer.NOT_FOUND,
 }
-# Codes that prove the gateway refused the request before talking to the channel.
-_REJECTED_BEFORE_SENDING = {grpc.StatusCode.INVALID_ARGUMENT, grpc.StatusCode.FAILED_PRECONDITION}
+# Codes that prove nothing was charged: the gateway refused the request before talking to
+# the channel, or the channel refused it without acting (invalid, credentials, rate limit).
+_REJECTED_BEFORE_SENDING = {
+    grpc.StatusCode.INVALID_ARGUMENT,
+    grpc.StatusCode.FAILED_PRECONDITION,
+    grpc.StatusCode.RESOURCE_EXHAUSTED,
+}
 
 
 class ChannelGatewayClient:

@@ -206,6 +206,16 @@ class PaymentRepository:
             )
         return [(_to_domain(row), dict(row.trace_headers)) for row in rows]
 
+    def count_stuck(self, created_before: datetime) -> dict[tuple[str, PaymentStatus], int]:
+        """Open payments created before `created_before`, per (channel, state); read through
+        the partial index of open payments (migration 0005), never the whole table."""
+        rows = self._session.execute(
+            select(payments.c.channel, payments.c.status, func.count())
+            .where(payments.c.status.in_(_OPEN), payments.c.created_at < created_before)
+            .group_by(payments.c.channel, payments.c.status)
+        )
+        return {(channel, PaymentStatus(status)): int(n) for channel, status, n in rows}
+
     # -- order closures ------------------------------------------------------
     def set_closure(self, order_id: str, state: str, reason: str) -> None:
         stmt = insert(order_closures).values(order_id=order_id, state=state, reason=reason)

@@ -20,6 +20,7 @@ from paykit.errors import FailedPrecondition, InvalidArgument, NotFound
 
 from payment_core.adapters import events
 from payment_core.adapters.gateway_client import CloseOutcome, QueryOutcome
+from payment_core.adapters.metrics import count_outcome_on_commit
 from payment_core.domain import payment as model
 from payment_core.domain.payment import CLOSED_CODE, Payment, PaymentStatus
 from payment_core.service_layer.context import PaymentCore, UowFactory, now_utc
@@ -51,6 +52,7 @@ def fail_closed(uow_factory: UowFactory, payment_id: str, code: str, reason: str
         failed, change = model.fail(payment, code, reason, now_utc())
         uow.payments.save(failed, change)
         uow.publish(events.payment_failed(failed, reason))
+        count_outcome_on_commit(uow.session, failed)
         uow.commit()
         return failed
 

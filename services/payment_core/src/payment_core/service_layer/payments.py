@@ -13,6 +13,7 @@ from paykit.money import Money
 
 from payment_core.adapters import events
 from payment_core.adapters.gateway_client import ChargeAnswer, ChargeOutcome
+from payment_core.adapters.metrics import count_outcome_on_commit
 from payment_core.domain import payment as model
 from payment_core.domain.payment import (
     FLAGGED_OUTCOMES,
@@ -160,6 +161,7 @@ def _record_charge_answer(core: PaymentCore, payment_id: str, answer: ChargeAnsw
                 updated, change = model.fail(payment, answer.code or answer.outcome.value, reason, at)
                 uow.payments.save(updated, change)
                 uow.publish(events.payment_failed(updated, answer.message))
+                count_outcome_on_commit(uow.session, updated)
             case ChargeOutcome.NO_ANSWER:
                 # Never FAILED on silence: the channel may have the money. Ask it soon.
                 if payment.status is PaymentStatus.PROCESSING:
@@ -168,6 +170,7 @@ def _record_charge_answer(core: PaymentCore, payment_id: str, answer: ChargeAnsw
                     )
                     updated = replace(updated, next_query_at=at + delay_for(0, core.lifecycle.query_schedule))
                     uow.payments.save(updated, change)
+                    count_outcome_on_commit(uow.session, updated)
         uow.commit()
         return updated
 
@@ -295,6 +298,8 @@ def apply_result(
             uow.publish(events.payment_flagged(payment, outcome.value, result.amount, notification_id))
         case _:
             pass
+    if updated.status is not payment.status:
+        count_outcome_on_commit(uow.session, updated)
     return updated, outcome
 
 

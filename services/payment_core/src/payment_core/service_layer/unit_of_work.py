@@ -16,6 +16,9 @@ class PaymentTx(Protocol):
     refunds: RefundRepository
     health: HealthRepository
 
+    @property
+    def session(self) -> Session: ...
+
     def publish(self, event: OutgoingEvent) -> None: ...
 
 

@@ -1,0 +1,1 @@
+"""Reconciliation: each channel's daily statement matched against what the suite recorded."""
