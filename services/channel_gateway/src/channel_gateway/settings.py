@@ -6,6 +6,8 @@ from typing import Final
 
 from paykit.settings import SettingsError, env_field
 
+from channel_gateway.adapters.config_box import ConfigBox, ConfigKeyError
+
 # Each channel is one merchant account at the sandbox: "<channel>=<merchant id>,...".
 DEFAULT_SIMULATOR_CHANNELS: Final = "simulator=SIM-MERCHANT-1,simulator_b=SIM-MERCHANT-2"
 # The channel name a lone SIMULATOR_MERCHANT_ID gets (the single-channel set-up before SIMULATOR_CHANNELS).
@@ -48,11 +50,23 @@ class GatewaySettings:
     simulator_secret: str = env_field(
         "SIMULATOR_SECRET", help="HMAC key shared with the sandbox", secret=True
     )
+    config_key: str | None = env_field(
+        "GATEWAY_CONFIG_KEY",
+        default=None,
+        secret=True,
+        help="32 bytes, base64: seals the stored channel accounts (make one: "
+        "python -m channel_gateway.entrypoints.channels_cli new-key)",
+    )
     ready_file: Path | None = env_field("READY_FILE", default=None)
     log_level: str = env_field("LOG_LEVEL", default="INFO")
     migrate_on_start: bool = env_field("MIGRATE_ON_START", default=True)
 
     def __post_init__(self) -> None:
+        if self.config_key is not None:
+            try:
+                ConfigBox.from_base64(self.config_key)
+            except ConfigKeyError as exc:
+                raise SettingsError([f"GATEWAY_CONFIG_KEY: {exc}"], "GatewaySettings") from None
         if self.simulator_channels is not None:
             try:
                 parse_channel_accounts(self.simulator_channels)
@@ -67,3 +81,6 @@ class GatewaySettings:
         if self.simulator_merchant_id is not None:
             return {LEGACY_CHANNEL: self.simulator_merchant_id}
         return parse_channel_accounts(DEFAULT_SIMULATOR_CHANNELS)
+
+    def config_box(self) -> ConfigBox | None:
+        return ConfigBox.from_base64(self.config_key) if self.config_key is not None else None

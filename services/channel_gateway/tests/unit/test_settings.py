@@ -35,3 +35,12 @@ def test_malformed_channel_list_stops_the_start_naming_the_variable(text: str) -
         parse_channel_accounts(text)
     with pytest.raises(SettingsError, match="SIMULATOR_CHANNELS"):
         load_settings(GatewaySettings, {**REQUIRED, "SIMULATOR_CHANNELS": text})
+
+
+@pytest.mark.parametrize(
+    ("key", "reason"), [("not base64!", "not valid base64"), ("c2hvcnQ=", "must be 32 bytes")]
+)
+def test_a_malformed_config_key_stops_the_start_without_showing_it(key: str, reason: str) -> None:
+    with pytest.raises(SettingsError, match="GATEWAY_CONFIG_KEY") as caught:
+        load_settings(GatewaySettings, {**REQUIRED, "GATEWAY_CONFIG_KEY": key})
+    assert reason in str(caught.value) and key not in str(caught.value)

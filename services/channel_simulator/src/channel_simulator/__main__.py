@@ -11,6 +11,7 @@ from pathlib import Path
 from paykit.settings import SettingsError, env_field, load_settings
 from paykit.telemetry import configure_logging
 
+from channel_simulator.app import PROTOCOLS
 from channel_simulator.behaviour import Behaviour
 from channel_simulator.harness import start_simulator
 
@@ -24,7 +25,12 @@ class SimulatorSettings:
     )
     # The single-account form of SIMULATOR_MERCHANTS, kept for existing deployments.
     merchant_id: str | None = env_field("SIMULATOR_MERCHANT_ID", default=None)
-    secret: str = env_field("SIMULATOR_SECRET", help="HMAC key shared with the gateway", secret=True)
+    secret: str = env_field(
+        "SIMULATOR_SECRET", help="simpay's HMAC key, shared with the gateway", secret=True
+    )
+    protocols: tuple[str, ...] | None = env_field(
+        "SIMULATOR_PROTOCOLS", default=None, help="protocols to enable, comma-separated (default: all)"
+    )
     host: str = env_field("SIMULATOR_HOST", default="127.0.0.1")
     port: int = env_field("SIMULATOR_PORT", default=0)
     pay_delay_ms: int = env_field("SIMULATOR_PAY_DELAY_MS", default=50)
@@ -36,6 +42,14 @@ class SimulatorSettings:
         listed = self.merchants
         if listed is not None and (not listed or len(set(listed)) != len(listed)):
             raise SettingsError(["SIMULATOR_MERCHANTS must list distinct merchant ids"], "SimulatorSettings")
+        chosen = self.protocols
+        if chosen is not None:
+            known = PROTOCOLS.names()
+            if not chosen or len(set(chosen)) != len(chosen) or not set(chosen) <= set(known):
+                raise SettingsError(
+                    [f"SIMULATOR_PROTOCOLS must list distinct protocols among {', '.join(known)}"],
+                    "SimulatorSettings",
+                )
 
     def merchant_ids(self) -> tuple[str, ...]:
         """SIMULATOR_MERCHANTS; else SIMULATOR_MERCHANT_ID alone; else the two default accounts."""
@@ -55,6 +69,7 @@ async def run(settings: SimulatorSettings) -> None:
         Behaviour(pay_delay_ms=settings.pay_delay_ms, decline_rate=settings.decline_rate),
         host=settings.host,
         port=settings.port,
+        protocols=settings.protocols,
     )
     if settings.ready_file is not None:
         write_ready_file(settings.ready_file, {"service": "channel-simulator", "http_port": simulator.port})

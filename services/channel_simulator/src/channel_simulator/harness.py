@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import threading
-from collections.abc import Coroutine, Sequence
+from collections.abc import Coroutine, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
@@ -17,8 +17,9 @@ from aiohttp import web
 
 from channel_simulator.app import build_app
 from channel_simulator.behaviour import Behaviour
+from channel_simulator.edge import SANDBOX
+from channel_simulator.protocols.base import ProtocolRegistry
 from channel_simulator.sandbox import Sandbox
-from channel_simulator.wire import SANDBOX
 
 T = TypeVar("T")
 
@@ -51,10 +52,12 @@ async def start_simulator(
     seed: int | None = None,
     host: str = "127.0.0.1",
     port: int = 0,
+    protocols: Iterable[str] | None = None,
+    registry: ProtocolRegistry | None = None,
 ) -> RunningSimulator:
-    runner = web.AppRunner(
-        build_app(merchant_ids, key, behaviour, seed), access_log=None, shutdown_timeout=SHUTDOWN_TIMEOUT_S
-    )
+    """The sandbox serving on host:port (0: any free port); see app.build_app for the rest."""
+    app = build_app(merchant_ids, key, behaviour, seed, protocols=protocols, registry=registry)
+    runner = web.AppRunner(app, access_log=None, shutdown_timeout=SHUTDOWN_TIMEOUT_S)
     await runner.setup()
     site = web.TCPSite(runner, host, port)
     await site.start()

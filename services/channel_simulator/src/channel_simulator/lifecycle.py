@@ -1,4 +1,7 @@
-"""The channel's asynchronous side: the payer paying, refunds finishing, and their notifications."""
+"""The channel's asynchronous side: the payer paying, refunds finishing, and their notifications.
+
+Notifications go out in the protocol that created the trade (Trade.protocol).
+"""
 
 from __future__ import annotations
 
@@ -6,12 +9,17 @@ import asyncio
 
 from channel_simulator.accounts import MerchantAccount, Refund, Trade
 from channel_simulator.notifier import Notifier, plan_for
+from channel_simulator.protocols.base import PaymentNotice, RefundNotice
 from channel_simulator.sandbox import Sandbox
-from channel_simulator.views import payment_notification, refund_notification
 
 
-def _notifier(sandbox: Sandbox, merchant: MerchantAccount) -> Notifier:
-    return Notifier(sandbox.session(), merchant.merchant_id, sandbox.key)
+def _notifier(sandbox: Sandbox, trade: Trade) -> Notifier:
+    return Notifier(sandbox.session(), sandbox.protocol(trade.protocol))
+
+
+async def notify_payment(sandbox: Sandbox, merchant: MerchantAccount, trade: Trade) -> None:
+    plan = plan_for(trade.directives, merchant.behaviour)
+    await _notifier(sandbox, trade).send(PaymentNotice(merchant, trade), plan, trade.deliveries)
 
 
 async def payer(sandbox: Sandbox, merchant: MerchantAccount, trade: Trade, delay_ms: int) -> None:
@@ -20,10 +28,19 @@ async def payer(sandbox: Sandbox, merchant: MerchantAccount, trade: Trade, delay
     # The trade may have been closed while the payer hesitated: it can no longer be paid.
     if not trade.pay():
         return
+    await notify_payment(sandbox, merchant, trade)
+
+
+def settle_refund(merchant: MerchantAccount, refund: Refund) -> bool:
+    """The channel settles the refund or declines it (refund_decline_rate); False if already done."""
+    declined = merchant.chance(merchant.behaviour.refund_decline_rate)
+    return refund.finish(succeeded=not declined)
+
+
+async def notify_refund(sandbox: Sandbox, merchant: MerchantAccount, trade: Trade, refund: Refund) -> None:
+    # The trade's notification directives govern its refunds' notifications too.
     plan = plan_for(trade.directives, merchant.behaviour)
-    await _notifier(sandbox, merchant).send(
-        trade.notify_url, payment_notification(trade), plan, trade.deliveries
-    )
+    await _notifier(sandbox, trade).send(RefundNotice(merchant, trade, refund), plan, refund.deliveries)
 
 
 async def finish_refund(
@@ -31,11 +48,6 @@ async def finish_refund(
 ) -> None:
     """After `delay_ms` the channel settles the refund (or declines it) and tells the merchant."""
     await asyncio.sleep(delay_ms / 1000)
-    declined = merchant.chance(merchant.behaviour.refund_decline_rate)
-    if not refund.finish(succeeded=not declined):
+    if not settle_refund(merchant, refund):
         return
-    # The trade's notification directives govern its refunds' notifications too.
-    plan = plan_for(trade.directives, merchant.behaviour)
-    await _notifier(sandbox, merchant).send(
-        refund.notify_url, refund_notification(refund), plan, refund.deliveries
-    )
+    await notify_refund(sandbox, merchant, trade, refund)

@@ -26,3 +26,9 @@ NOTIFY_TIMEOUT_S: Final[float] = 5.0
 MAX_ID_CHARS: Final[int] = 64
 MAX_TEXT_CHARS: Final[int] = 256
 MAX_URL_CHARS: Final[int] = 2_048
+# Merchant identifiers one protocol may map to the sandbox's accounts (app ids, mchids, keys).
+MAX_MERCHANT_IDS_PER_PROTOCOL: Final[int] = 10_000
+# Protocols one sandbox may enable at once.
+MAX_PROTOCOLS: Final[int] = 16
+# Statement lines the operator may plant per merchant account (POST /v1/admin/statement-extras).
+MAX_STATEMENT_EXTRAS: Final[int] = 10_000

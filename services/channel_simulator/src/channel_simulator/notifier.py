@@ -1,19 +1,18 @@
-"""Posting signed notifications to the merchant, retried until acknowledged.
+"""Posting notifications to the merchant, retried until acknowledged, in the trade's own protocol.
 
-A copy counts as acknowledged only on HTTP 200 with the exact body "success"
-(protocol.ACK_BODY); anything else is retried with a doubling back-off, up to
-NOTIFY_MAX_ATTEMPTS, as real channels do.
+The protocol that created the trade or refund decides where the notification
+goes, formats its body (once: every copy and retry sends the same bytes),
+signs each attempt, and judges the merchant's answer (simpay: HTTP 200 with
+the exact body "success"). Anything not acknowledged is retried with a
+doubling back-off, up to NOTIFY_MAX_ATTEMPTS, as real channels do.
 """
 
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 import time
 from dataclasses import dataclass
-from typing import Any
-from urllib.parse import urlsplit
 
 from aiohttp import ClientError, ClientSession
 
@@ -21,7 +20,7 @@ from channel_simulator.accounts import Deliveries
 from channel_simulator.behaviour import Behaviour
 from channel_simulator.directives import Directives
 from channel_simulator.limits import NOTIFY_FIRST_RETRY_S, NOTIFY_MAX_ATTEMPTS
-from channel_simulator.protocol import ACK_BODY, signed_headers
+from channel_simulator.protocols.base import Notice, Protocol
 
 log = logging.getLogger(__name__)
 
@@ -46,27 +45,28 @@ def plan_for(directives: Directives, behaviour: Behaviour) -> NotifyPlan:
 @dataclass(frozen=True)
 class Notifier:
     session: ClientSession
-    merchant_id: str
-    key: bytes
+    protocol: Protocol
 
-    async def send(self, url: str, payload: dict[str, Any], plan: NotifyPlan, deliveries: Deliveries) -> None:
+    async def send(self, notice: Notice, plan: NotifyPlan, deliveries: Deliveries) -> None:
         if plan.drop:
             return
+        url = self.protocol.destination(notice)
+        if url is None:
+            return
+        body = self.protocol.format_notification(notice)
         if plan.delay_ms:
             await asyncio.sleep(plan.delay_ms / 1000)
-        body = json.dumps(payload).encode()
         for _copy in range(max(1, plan.copies)):
-            await self._deliver(url, body, deliveries)
+            await self._deliver(notice, url, body, deliveries)
 
-    async def _deliver(self, url: str, body: bytes, deliveries: Deliveries) -> None:
-        path = urlsplit(url).path
+    async def _deliver(self, notice: Notice, url: str, body: bytes, deliveries: Deliveries) -> None:
         delay_s = NOTIFY_FIRST_RETRY_S
         for attempt in range(NOTIFY_MAX_ATTEMPTS):
             deliveries.sent += 1
             try:
-                headers = signed_headers(self.merchant_id, self.key, "POST", path, body, time.time())
+                headers = self.protocol.sign_notification(notice, url, body, time.time())
                 async with self.session.post(url, data=body, headers=headers) as resp:
-                    if resp.status == 200 and (await resp.text()).strip() == ACK_BODY:
+                    if self.protocol.is_acknowledged(resp.status, await resp.read()):
                         deliveries.acked += 1
                         return
                     log.info("notification refused", extra={"url": url, "status": resp.status})

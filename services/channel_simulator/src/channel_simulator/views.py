@@ -1,8 +1,14 @@
-"""The wire format's JSON views: amounts become the channel's decimal strings only here."""
+"""The operator's JSON views (admin panel), whatever protocol created the records, and the summary.
+
+Amounts are decimal strings in the currency's major unit and times ISO 8601
+in UTC to the second, as simpay writes them (protocols/simpay/views.py uses
+the same helpers); other protocols format their own wire views.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Iterable
+from datetime import datetime
 from typing import Any
 
 from paykit.money import Money
@@ -18,75 +24,19 @@ from channel_simulator.accounts import (
 )
 
 
-def _amount(amount: Money | None) -> dict[str, Any]:
+def amount_fields(amount: Money | None) -> dict[str, Any]:
     if amount is None:
         return {"amount": None, "currency": None}
     return {"amount": amount.format(), "currency": amount.currency}
 
 
-def charge_view(trade: Trade) -> dict[str, Any]:
-    return {
-        "result": trade.status.value,
-        "trade_no": trade.trade_no,
-        "out_trade_no": trade.out_trade_no,
-        **_amount(trade.amount),
-        "qr_code": f"simpay://qr/{trade.trade_no}",
-        "paid_at": trade.paid_at,
-    }
+def iso_time(moment: datetime | None) -> str | None:
+    return None if moment is None else moment.isoformat(timespec="seconds")
 
 
-def refund_view(refund: Refund) -> dict[str, Any]:
-    view: dict[str, Any] = {
-        "result": refund.status.value,
-        "refund_no": refund.refund_no,
-        "out_refund_no": refund.out_refund_no,
-        "out_trade_no": refund.out_trade_no,
-        **_amount(refund.amount),
-        "refunded_at": refund.refunded_at,
-    }
-    if refund.code is not None:
-        view["code"] = refund.code
-    return view
-
-
-def payout_view(payout: Payout) -> dict[str, Any]:
-    view: dict[str, Any] = {
-        "result": payout.status.value,
-        "payout_no": payout.payout_no,
-        "out_payout_no": payout.out_payout_no,
-        "merchant_ref": payout.merchant_ref,
-        **_amount(payout.amount),
-        "paid_at": payout.paid_at,
-    }
-    if payout.code is not None:
-        view["code"] = payout.code
-        view["message"] = payout.message
-    return view
-
-
-def payment_notification(trade: Trade) -> dict[str, Any]:
-    return {
-        "type": "PAYMENT",
-        "notify_id": trade.notify_id,
-        "trade_no": trade.trade_no,
-        "out_trade_no": trade.out_trade_no,
-        "status": trade.status.value,
-        **_amount(trade.amount),
-        "paid_at": trade.paid_at,
-    }
-
-
-def refund_notification(refund: Refund) -> dict[str, Any]:
-    return {
-        "type": "REFUND",
-        "notify_id": refund.notify_id,
-        "out_trade_no": refund.out_trade_no,
-        "out_refund_no": refund.out_refund_no,
-        "refund_no": refund.refund_no,
-        "status": refund.status.value,
-        **_amount(refund.amount),
-        "refunded_at": refund.refunded_at,
-    }
+def qr_code(trade: Trade) -> str:
+    """The code the simulated payer scans."""
+    return f"simpay://qr/{trade.trade_no}"
 
 
 def _deliveries(sent: int, acked: int) -> dict[str, int]:
@@ -94,8 +44,19 @@ def _deliveries(sent: int, acked: int) -> dict[str, int]:
 
 
 def admin_refund_view(refund: Refund) -> dict[str, Any]:
+    view: dict[str, Any] = {
+        "result": refund.status.value,
+        "refund_no": refund.refund_no,
+        "out_refund_no": refund.out_refund_no,
+        "out_trade_no": refund.out_trade_no,
+        **amount_fields(refund.amount),
+        "refunded_at": iso_time(refund.refunded_at),
+    }
+    if refund.code is not None:
+        view["code"] = refund.code
     return {
-        **refund_view(refund),
+        **view,
+        "protocol": refund.protocol,
         "status": refund.status.value,
         "reason": refund.reason,
         **_deliveries(refund.deliveries.sent, refund.deliveries.acked),
@@ -105,11 +66,17 @@ def admin_refund_view(refund: Refund) -> dict[str, Any]:
 def admin_trade_view(merchant: MerchantAccount, trade: Trade) -> dict[str, Any]:
     return {
         "merchant": merchant.merchant_id,
-        **charge_view(trade),
+        "result": trade.status.value,
+        "trade_no": trade.trade_no,
+        "out_trade_no": trade.out_trade_no,
+        **amount_fields(trade.amount),
+        "qr_code": qr_code(trade),
+        "paid_at": iso_time(trade.paid_at),
+        "protocol": trade.protocol,
         "status": trade.status.value,
         "subject": trade.subject,
         "directives": trade.directives.tokens(),
-        "closed_at": trade.closed_at,
+        "closed_at": iso_time(trade.closed_at),
         "notify_id": trade.notify_id,
         **_deliveries(trade.deliveries.sent, trade.deliveries.acked),
         "refunds": [admin_refund_view(r) for r in merchant.refunds_of(trade)],
@@ -117,11 +84,23 @@ def admin_trade_view(merchant: MerchantAccount, trade: Trade) -> dict[str, Any]:
 
 
 def admin_payout_view(merchant: MerchantAccount, payout: Payout) -> dict[str, Any]:
-    return {
+    view: dict[str, Any] = {
         "merchant": merchant.merchant_id,
-        **payout_view(payout),
+        "result": payout.status.value,
+        "payout_no": payout.payout_no,
+        "out_payout_no": payout.out_payout_no,
+        "merchant_ref": payout.merchant_ref,
+        **amount_fields(payout.amount),
+        "paid_at": iso_time(payout.paid_at),
+    }
+    if payout.code is not None:
+        view["code"] = payout.code
+        view["message"] = payout.message
+    return {
+        **view,
+        "protocol": payout.protocol,
         "status": payout.status.value,
-        "created_at": payout.created_at,
+        "created_at": iso_time(payout.created_at),
     }
 
 
@@ -177,6 +156,6 @@ def _currency_summary(merchant: MerchantAccount) -> dict[str, Any]:
 
 
 def summary(merchants: Iterable[MerchantAccount]) -> dict[str, Any]:
-    """Money taken and paid out at the channel, per merchant and currency, to compare with what the
-    suite recorded."""
+    """Money taken and paid out at the channel, per merchant and currency (every protocol together),
+    to compare with what the suite recorded."""
     return {"merchants": {m.merchant_id: _currency_summary(m) for m in merchants}}

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from aiohttp import web
-from channel_simulator.protocol import ACK_BODY, signed_headers, verify
+from channel_simulator.protocols.simpay.signing import ACK_BODY, signed_headers, verify
 
 KEY = b"test-sandbox-key"
 MERCHANT_A = "SIM-MERCHANT-1"

@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 from channel_simulator.behaviour import Behaviour
-from channel_simulator.protocol import signed_headers
+from channel_simulator.protocols.simpay.signing import signed_headers
 
 from services.channel_simulator.tests.integration.support import (
     KEY,

@@ -27,3 +27,15 @@ def test_simulator_merchant_id_alone_is_a_one_account_list() -> None:
 def test_repeated_merchant_is_a_configuration_error() -> None:
     with pytest.raises(SettingsError, match="SIMULATOR_MERCHANTS"):
         load_settings(SimulatorSettings, {**SECRET, "SIMULATOR_MERCHANTS": "A,A"})
+
+
+def test_every_registered_protocol_is_enabled_unless_simulator_protocols_names_some() -> None:
+    assert load_settings(SimulatorSettings, SECRET).protocols is None
+    chosen = load_settings(SimulatorSettings, {**SECRET, "SIMULATOR_PROTOCOLS": "simpay"})
+    assert chosen.protocols == ("simpay",)
+
+
+@pytest.mark.parametrize("listed", ["simpay,nope", "simpay,simpay"])
+def test_an_unknown_or_repeated_protocol_is_a_configuration_error(listed: str) -> None:
+    with pytest.raises(SettingsError, match="SIMULATOR_PROTOCOLS"):
+        load_settings(SimulatorSettings, {**SECRET, "SIMULATOR_PROTOCOLS": listed})

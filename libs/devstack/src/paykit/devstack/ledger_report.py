@@ -10,6 +10,7 @@ from paykit.accounting.v1 import accounting_pb2_grpc
 from paykit.money import Money
 
 LEDGER_WAIT_S = 30.0
+SETTLE_S = 1.0
 
 
 def ledger_lines(target: str, merchant: str, currency: str, captures: int) -> list[str]:
@@ -21,7 +22,15 @@ def ledger_lines(target: str, merchant: str, currency: str, captures: int) -> li
         while trial.entries < captures and time.monotonic() < deadline:
             time.sleep(0.2)
             trial = stub.TrialBalance(pb.TrialBalanceRequest(), timeout=10)
+        # Postings trail the payments by a consumer hop: read until the merchant's balance holds still.
         balance = stub.GetBalance(pb.GetBalanceRequest(merchant_id=merchant, currency=currency), timeout=10)
+        while time.monotonic() < deadline:
+            time.sleep(SETTLE_S)
+            again = stub.GetBalance(pb.GetBalanceRequest(merchant_id=merchant, currency=currency), timeout=10)
+            if again == balance:
+                break
+            balance = again
+        trial = stub.TrialBalance(pb.TrialBalanceRequest(), timeout=10)
     differences = ", ".join(
         f"{c.currency} debits {Money(c.debits.minor, c.currency)} = credits, difference "
         f"{Money(c.difference.minor, c.currency)}"

@@ -128,7 +128,7 @@ def percentile(values: list[float], pct: float) -> float:
 
 
 async def _one_order(
-    stub: order_pb2_grpc.OrderServiceStub, merchant: str, number: str, result: LoadResult
+    stub: order_pb2_grpc.OrderServiceStub, merchant: str, number: str, result: LoadResult, method: str
 ) -> None:
     t0 = time.monotonic()
     try:
@@ -144,7 +144,7 @@ async def _one_order(
         result.created[order.order_id] = t0
         t1 = time.monotonic()
         await stub.PayOrder(
-            order_pb2.PayOrderRequest(order_id=order.order_id, method="qr"), timeout=RPC_DEADLINE_S
+            order_pb2.PayOrderRequest(order_id=order.order_id, method=method), timeout=RPC_DEADLINE_S
         )
         result.pay_latency_s.append(time.monotonic() - t1)
     except grpc.aio.AioRpcError as exc:
@@ -152,7 +152,12 @@ async def _one_order(
 
 
 async def _pay_orders(
-    order_target: str, count: int | None, duration_s: float | None, concurrency: int, merchant: str
+    order_target: str,
+    count: int | None,
+    duration_s: float | None,
+    concurrency: int,
+    merchant: str,
+    method: str,
 ) -> LoadResult:
     result = LoadResult()
     started = time.monotonic()
@@ -169,7 +174,7 @@ async def _pay_orders(
                 if duration_s is not None and time.monotonic() - started >= duration_s:
                     return
                 next_number += 1
-                await _one_order(stub, merchant, f"{run_tag}-{next_number}", result)
+                await _one_order(stub, merchant, f"{run_tag}-{next_number}", result, method)
 
         await asyncio.gather(*(worker() for _ in range(concurrency)))
     return result
@@ -183,10 +188,12 @@ def run_orders(
     duration_s: float | None = None,
     concurrency: int,
     merchant: str,
+    method: str = "qr",
 ) -> RunSummary:
-    """Pay `count` orders, or as many as fit in `duration_s`, then wait until they are PAID."""
+    """Pay `count` orders with `method` (its routing picks the channel), or as many as fit in
+    `duration_s`, then wait until they are PAID."""
     started = time.monotonic()
-    result = asyncio.run(_pay_orders(order_target, count, duration_s, concurrency, merchant))
+    result = asyncio.run(_pay_orders(order_target, count, duration_s, concurrency, merchant, method))
     wanted = set(result.created)
     deadline = time.monotonic() + PAID_WAIT_S
     while time.monotonic() < deadline and watcher.paid_count(wanted) < len(wanted):

@@ -7,12 +7,15 @@ reports its ports in a ready file; the suite waits for those files.
 
 from __future__ import annotations
 
+import base64
 import json
 import os
 import secrets
 import signal
 import subprocess
 import sys
+import urllib.parse
+import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -31,9 +34,17 @@ DATABASES = {
     "channel_gateway": "paykit_gateway",
     "accounting": "paykit_accounting",
     "notification": "paykit_notification",
+    "reconciliation": "paykit_reconciliation",
 }
 # Start order: each one's dependencies are already up when it starts.
-START_ORDER = ("channel_simulator", "channel_gateway", "accounting", "notification", "payment_core", "order")
+# reconciliation_capture is reconciliation's faust worker (payment/refund events -> its database),
+# started after the service has migrated that database.
+START_ORDER = (
+    "channel_simulator", "channel_gateway", "accounting", "notification",
+    "reconciliation", "reconciliation_capture", "payment_core", "order",
+)  # fmt: skip
+# `python -m <module> serve` for the names whose package is named otherwise.
+MODULES = {"order": "order_service", "reconciliation_capture": "reconciliation.capture"}
 
 
 @dataclass
@@ -82,14 +93,22 @@ class ServiceProcess:
 
 
 # The local suite's channels and routing: two sandbox merchant accounts, "qr"
-# split between them by weight, "wallet" at the second. Any may be overridden.
+# split between them by weight, "wallet" at the second; and one method per real
+# channel protocol the simulator plays (channel-gateway's Alipay, WeChat Pay v3 and
+# card connectors, their accounts seeded from the simulator's sandbox credentials).
+# Any may be overridden.
 ROUTING_RULES = json.dumps(
     [
         {"method": "qr", "channels": {"simulator": 1, "simulator_b": 1}},
         {"method": "wallet", "channels": {"simulator_b": 1}},
+        {"method": "alipay_qr", "channels": {"alipay": 1}},
+        {"method": "wechat_native", "channels": {"wechatpay": 1}},
+        {"method": "card", "channels": {"card": 1}},
     ]
 )
-PAYMENT_METHODS = "qr,wallet"
+# The method that reaches each real-channel protocol (make demo pays a round on each).
+CHANNEL_METHODS = {"alipay": "alipay_qr", "wechatpay": "wechat_native", "card": "card"}
+PAYMENT_METHODS = ",".join(["qr", "wallet", *CHANNEL_METHODS.values()])
 
 
 @dataclass
@@ -98,6 +117,8 @@ class Suite:
     kafka_bootstrap: str = ""
     database_urls: dict[str, str] = field(default_factory=dict)
     simulator_secret: str = ""
+    # Seals channel-gateway's stored channel accounts (GATEWAY_CONFIG_KEY); one per suite.
+    gateway_config_key: str = ""
     services: dict[str, ServiceProcess] = field(default_factory=dict)
     # Per service, env given at start() that every (re)start keeps.
     base_env: dict[str, dict[str, str]] = field(default_factory=dict)
@@ -152,6 +173,7 @@ class Suite:
                 "GATEWAY_DATABASE_URL": self.database_urls.get("channel_gateway", ""),
                 "GATEWAY_GRPC_LISTEN": "127.0.0.1:0",
                 "GATEWAY_WEBHOOK_PORT": "0",
+                "GATEWAY_CONFIG_KEY": self.gateway_config_key,
             },
             "payment_core": {
                 "PAYMENT_DATABASE_URL": self.database_urls.get("payment_core", ""),
@@ -167,6 +189,17 @@ class Suite:
                 "NOTIFICATION_GRPC_LISTEN": "127.0.0.1:0",
                 # The local suite's merchant receivers listen on loopback over plain HTTP.
                 "NOTIFICATION_ALLOW_INSECURE_URLS": "true",
+            },
+            "reconciliation": {
+                "RECON_DATABASE_URL": self.database_urls.get("reconciliation", ""),
+                "RECON_GRPC_LISTEN": "127.0.0.1:0",
+                # The capture runs as its own worker here (reconciliation_capture).
+                "RECON_CAPTURE_IN_PROCESS": "false",
+            },
+            "reconciliation_capture": {
+                "RECON_DATABASE_URL": self.database_urls.get("reconciliation", ""),
+                "RECON_CAPTURE_DATA_DIR": str(self.run_dir / "reconciliation-capture"),
+                "MIGRATE_ON_START": "false",
             },
             "order": {
                 "ORDER_DATABASE_URL": self.database_urls.get("order", ""),
@@ -184,7 +217,7 @@ class Suite:
         return {**common, **per_service, **deps, **self.base_env.get(name, {}), **extra}
 
     def start_service(self, name: str, extra_env: dict[str, str] | None = None) -> ServiceProcess:
-        module = {"order": "order_service"}.get(name, name)
+        module = MODULES.get(name, name)
         previous = self.services.get(name)
         env = (
             previous.env
@@ -195,6 +228,8 @@ class Suite:
             previous.stop()
             # A restarted service keeps its ports: the others hold its address.
             env = {**env, **_pinned_ports(name, previous.info)}
+        if name == "channel_gateway" and previous is None:
+            self._seed_channel_accounts(env)
         proc = ServiceProcess(
             name,
             module,
@@ -205,17 +240,62 @@ class Suite:
         proc.start()
         self.services[name] = proc
         proc.wait_ready()
+        if name == "channel_gateway" and previous is None:
+            self._register_card_webhook()
         return proc
 
     def start(
         self, extra_env: dict[str, dict[str, str]] | None = None, fresh_databases: bool = False
     ) -> None:
         self.simulator_secret = self.simulator_secret or secrets.token_hex(16)
+        self.gateway_config_key = (
+            self.gateway_config_key or base64.b64encode(secrets.token_bytes(32)).decode()
+        )
         self.base_env = {name: dict(env) for name, env in (extra_env or {}).items()}
         self.start_infrastructure(fresh_databases)
         for name in START_ORDER:
             self.start_service(name)
         self.write_record()
+
+    def _seed_channel_accounts(self, env: dict[str, str]) -> None:
+        """Point channel-gateway's alipay, wechatpay and card channels at the simulator's
+        protocols (its sandbox credentials, sealed in the gateway's database) before the
+        gateway starts and loads them."""
+        log = self.run_dir / "logs" / "channel_gateway.seed.log"
+        for args in (
+            ["-m", "channel_gateway", "migrate"],
+            ["-m", "channel_gateway.entrypoints.sandbox_accounts", "--simulator-url", self.simulator_url],
+        ):
+            done = subprocess.run(
+                [sys.executable, *args],
+                env={**os.environ, **env},
+                capture_output=True,
+                text=True,
+                check=False,
+            )
+            with log.open("a") as out:
+                out.write(done.stdout + done.stderr)
+            if done.returncode != 0:
+                raise RuntimeError(f"channel-gateway {args[1]} failed:\n{done.stdout}{done.stderr}")
+
+    def _register_card_webhook(self) -> None:
+        """The card acquirer (as at Stripe) sends events to an endpoint registered on the
+        account, not to a per-charge URL: register the gateway's, once its port is known.
+        The gateway keeps that port across restarts (_pinned_ports)."""
+        credentials = _get_json(self.simulator_url + "/v1/admin/sandbox-credentials").get("card")
+        if not credentials:
+            return  # the simulator does not play the card acquirer
+        accounts = credentials.get("merchants", {"": credentials})
+        account = accounts[sorted(accounts)[0]]  # the one channel-gateway's sandbox seeding picked
+        webhook = f"http://127.0.0.1:{self.services['channel_gateway'].info['webhook_port']}/webhooks/card"
+        form = urllib.parse.urlencode([("url", webhook), ("enabled_events[]", "*")]).encode()
+        request = urllib.request.Request(
+            f"{self.simulator_url}{account['api_path']}/v1/webhook_endpoints",
+            data=form,
+            headers={"Authorization": f"Bearer {account['secret_key']}"},
+        )
+        with urllib.request.urlopen(request, timeout=10) as response:
+            response.read()
 
     def write_record(self) -> None:
         record = {
@@ -237,12 +317,15 @@ class Suite:
 def _pinned_ports(name: str, info: dict[str, Any]) -> dict[str, str]:
     if name == "channel_simulator":
         return {"SIMULATOR_PORT": str(info["http_port"])}
+    if name == "reconciliation_capture":
+        return {}  # a Kafka consumer: nothing listens
     listen = {
         "order": "ORDER_GRPC_LISTEN",
         "payment_core": "PAYMENT_GRPC_LISTEN",
         "channel_gateway": "GATEWAY_GRPC_LISTEN",
         "accounting": "ACCOUNTING_GRPC_LISTEN",
         "notification": "NOTIFICATION_GRPC_LISTEN",
+        "reconciliation": "RECON_GRPC_LISTEN",
     }[name]
     pinned = {listen: f"127.0.0.1:{info['grpc_port']}"}
     if name == "channel_gateway":
@@ -283,3 +366,9 @@ def stop_recorded(run_dir: Path) -> list[str]:
                 stop_pid(pid, SERVICE_STOP_TIMEOUT_S)
                 stopped.append(infra)
     return stopped
+
+
+def _get_json(url: str) -> dict[str, Any]:
+    with urllib.request.urlopen(url, timeout=10) as response:
+        found: dict[str, Any] = json.loads(response.read())
+    return found

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import date
 from typing import Any
 
 from paykit.money import Money
@@ -10,6 +11,8 @@ from sqlalchemy import bindparam, func, select, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.orm import Session
 
+from channel_gateway.adapters import statements
+from channel_gateway.adapters.statements import StoredStatement
 from channel_gateway.adapters.tables import channel_exchanges, charges, notifications, payouts, refunds
 from channel_gateway.domain.channel import (
     ChargeCommand,
@@ -22,6 +25,7 @@ from channel_gateway.domain.channel import (
     RefundCommand,
     RefundReply,
     RefundState,
+    StatementFile,
     payout_state_after,
     refund_state_after,
 )
@@ -136,6 +140,9 @@ _MARK_PUBLISHED = (
 class GatewayRepository:
     def __init__(self, session: Session) -> None:
         self._session = session
+
+    def store_statement(self, channel: str, file: StatementFile) -> StoredStatement:
+        return statements.store(self._session, channel, file)
 
     # -- charges ----------------------------------------------------------------------
     def add_charge_if_absent(
@@ -285,14 +292,17 @@ class GatewayRepository:
         raw: RawExchange,
         refund_id: str | None = None,
         settlement_id: str | None = None,
+        statement_day: date | None = None,
     ) -> None:
-        """Store one exchange, about a payment (and maybe its refund) or a settlement's payout."""
+        """Store one exchange, about a payment (and maybe its refund), a settlement's payout or
+        a day's statement."""
         self._session.execute(
             _RECORD_EXCHANGE,
             {
                 "payment_id": payment_id,
                 "refund_id": refund_id,
                 "settlement_id": settlement_id,
+                "statement_day": statement_day,
                 "channel": channel,
                 "operation": raw.operation,
                 "request_body": raw.request_body,

@@ -1,5 +1,5 @@
 """channel-gateway's tables: charges, refunds, payouts, raw exchanges, raw notifications
-(migrations 0001, 0002, 0003)."""
+(migrations 0001, 0002, 0003), channel accounts (0004), statement files (0005)."""
 
 from __future__ import annotations
 
@@ -36,6 +36,7 @@ channel_exchanges = sa.Table(
     sa.Column("payment_id", sa.Text, index=True),
     sa.Column("refund_id", sa.Text),
     sa.Column("settlement_id", sa.Text, index=True),
+    sa.Column("statement_day", sa.Date),
     sa.Column("channel", sa.Text, nullable=False),
     sa.Column("operation", sa.Text, nullable=False),
     sa.Column("request_body", sa.Text, nullable=False),
@@ -45,7 +46,8 @@ channel_exchanges = sa.Table(
     sa.Column("error", sa.Text),
     sa.Column("created_at", sa.DateTime(timezone=True), nullable=False, server_default=sa.func.now()),
     sa.CheckConstraint(
-        "payment_id IS NOT NULL OR settlement_id IS NOT NULL", name="channel_exchanges_about_something"
+        "payment_id IS NOT NULL OR settlement_id IS NOT NULL OR statement_day IS NOT NULL",
+        name="channel_exchanges_about_something",
     ),
 )
 
@@ -107,4 +109,34 @@ payouts = sa.Table(
     sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False, server_default=sa.func.now()),
     sa.CheckConstraint("amount_minor > 0", name="payouts_amount_positive"),
     sa.CheckConstraint("state IS NULL OR state IN ('PAID', 'FAILED')", name="payouts_state_known"),
+)
+
+
+# One channel account per channel name (migration 0004); config_sealed is ConfigBox's.
+channel_accounts = sa.Table(
+    "channel_accounts",
+    metadata,
+    sa.Column("channel", sa.Text, primary_key=True),
+    sa.Column("kind", sa.Text, nullable=False),
+    sa.Column("config_sealed", sa.LargeBinary, nullable=False),
+    sa.Column("key_id", sa.Text, nullable=False),
+    sa.Column("enabled", sa.Boolean, nullable=False),
+    sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
+)
+
+
+# Downloaded statements (migration 0005): the bytes as the channel sent them.
+statement_files = sa.Table(
+    "statement_files",
+    metadata,
+    sa.Column("statement_id", sa.Text, primary_key=True),
+    sa.Column("channel", sa.Text, nullable=False),
+    sa.Column("day", sa.Date, nullable=False),
+    sa.Column("format", sa.Text, nullable=False),
+    sa.Column("filename", sa.Text, nullable=False),
+    sa.Column("sha256", sa.Text, nullable=False),
+    sa.Column("size_bytes", sa.BigInteger, nullable=False),
+    sa.Column("content", sa.LargeBinary, nullable=False),
+    sa.Column("downloaded_at", sa.DateTime(timezone=True), nullable=False),
 )

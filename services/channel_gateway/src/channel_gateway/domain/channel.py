@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import enum
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import date, datetime
 from typing import Literal, assert_never
 
 from paykit.money import Money
@@ -150,6 +150,17 @@ class PayoutReply:
 
 
 @dataclass(frozen=True)
+class StatementFile:
+    """A channel's statement (bill) of one day, as the channel delivered it: bytes in the
+    channel's own format and encoding, parsed by reconciliation, never here."""
+
+    day: date
+    format: str  # e.g. "alipay-trade-bill", "wechatpay-trade-bill", "card-settlement-csv"
+    content: bytes
+    filename: str = ""
+
+
+@dataclass(frozen=True)
 class RawExchange:
     """One request to a channel and its answer, kept verbatim for audit."""
 
@@ -188,6 +199,16 @@ class RefundNotification:
 VerifiedNotification = PaymentNotification | RefundNotification
 
 
+@dataclass(frozen=True)
+class AcknowledgedOnly:
+    """A genuine notification (signature verified) that says nothing to act on, e.g. a trade
+    still waiting for the buyer: acknowledged so the channel stops sending it, stored, and
+    published nowhere. Refusing it would only make the channel retry it for a day."""
+
+    channel_notify_id: str
+    reason: str
+
+
 class NotificationRejected(Exception):
     """A notification that must not be trusted: bad signature, stale, malformed."""
 
@@ -208,8 +229,47 @@ class ChannelConflict(Exception):
         self.raw = raw
 
 
+class ChannelErrorKind(enum.Enum):
+    """Every channel's error codes map into these few (each connector keeps its own table).
+
+    Only DECLINED is an answer about the payment itself; the others say the request was
+    not acted on (safe to send again, or elsewhere), except UNKNOWN_OUTCOME: the request
+    may have been acted on, so only a query can tell.
+    """
+
+    # The channel refused the payment (card declined, balance, risk): try another channel.
+    DECLINED = "DECLINED"
+    # Our request was malformed in the channel's eyes: nothing happened.
+    INVALID_REQUEST = "INVALID_REQUEST"
+    # Our credentials or account configuration were refused: nothing happened.
+    AUTHENTICATION = "AUTHENTICATION"
+    # Too many requests: nothing happened; try later.
+    RATE_LIMITED = "RATE_LIMITED"
+    # The channel said it cannot serve now (maintenance, system busy before acting).
+    CHANNEL_UNAVAILABLE = "CHANNEL_UNAVAILABLE"
+    # Sent, and no trustworthy answer: it may have happened; query before anything else.
+    UNKNOWN_OUTCOME = "UNKNOWN_OUTCOME"
+
+
+class ChannelRefused(Exception):
+    """The channel answered, and refused the request without acting on it (any kind but
+    DECLINED, which is a reply state, and UNKNOWN_OUTCOME, which is ChannelUnavailable).
+
+    `channel_code` is the channel's own code, kept raw; `raw` the exchange, kept for audit.
+    """
+
+    def __init__(
+        self, kind: ChannelErrorKind, channel_code: str, message: str, raw: RawExchange | None = None
+    ) -> None:
+        super().__init__(f"{kind.value} ({channel_code}): {message}")
+        self.kind = kind
+        self.channel_code = channel_code
+        self.raw = raw
+
+
 class ChannelUnavailable(Exception):
-    """The channel did not answer or answered garbage: the outcome is unknown.
+    """The channel did not answer or answered garbage: the outcome is unknown
+    (ChannelErrorKind.UNKNOWN_OUTCOME).
 
     `raw` is the exchange as far as it went (the garbage answer, if any), kept for audit.
     """

@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
+from datetime import date
 from typing import Any, assert_never
 
 import grpc
 from paykit.channel.v1 import channel_pb2, channel_pb2_grpc
 from paykit.contracts.convert import money_from_proto, money_to_proto, timestamp
-from paykit.errors import InvalidArgument
+from paykit.db import run_blocking
+from paykit.errors import InvalidArgument, NotFound
 from paykit.money import Money
 
+from channel_gateway.adapters.statements import CHUNK_BYTES, StoredStatement
 from channel_gateway.domain.channel import (
     ChargeCommand,
     ChargeState,
@@ -205,3 +209,43 @@ class ChannelGatewayServicer(channel_pb2_grpc.ChannelGatewayServicer):
             raise InvalidArgument("amount.minor", "must be positive")
         command = PayoutCommand(request.settlement_id, request.merchant_id, amount)
         return _payout_response(await self._gateway.payout(command, request.channel))
+
+    async def DownloadStatement(
+        self, request: channel_pb2.DownloadStatementRequest, context: grpc.aio.ServicerContext
+    ) -> channel_pb2.StatementFile:
+        _require(request, "channel", "day")
+        self._gateway.connector(request.channel)
+        try:
+            day = date.fromisoformat(request.day)
+        except ValueError:
+            raise InvalidArgument("day", f"{request.day!r} is not a date (YYYY-MM-DD)") from None
+        return _statement_file(await self._gateway.download_statement(request.channel, day))
+
+    async def FetchStatement(
+        self, request: channel_pb2.FetchStatementRequest, context: grpc.aio.ServicerContext
+    ) -> AsyncIterator[channel_pb2.StatementChunk]:
+        # A streaming call: the error-mapping interceptor covers unary calls only, so this
+        # one says its own statuses.
+        if not request.statement_id:
+            await context.abort(grpc.StatusCode.INVALID_ARGUMENT, "statement_id: is required")
+        try:
+            stored = await run_blocking(self._gateway.statement, request.statement_id)
+        except NotFound as exc:
+            await context.abort(grpc.StatusCode.NOT_FOUND, exc.message)
+            return
+        for start in range(0, stored.size_bytes, CHUNK_BYTES):
+            data = await run_blocking(self._gateway.statement_chunk, stored.statement_id, start)
+            yield channel_pb2.StatementChunk(data=data)
+
+
+def _statement_file(stored: StoredStatement) -> channel_pb2.StatementFile:
+    return channel_pb2.StatementFile(
+        statement_id=stored.statement_id,
+        channel=stored.channel,
+        day=stored.day.isoformat(),
+        format=stored.format,
+        filename=stored.filename,
+        sha256=stored.sha256,
+        size_bytes=stored.size_bytes,
+        downloaded_at=timestamp(stored.downloaded_at),
+    )

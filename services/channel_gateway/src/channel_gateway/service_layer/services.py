@@ -13,18 +13,34 @@ import dataclasses
 import logging
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
+from datetime import date
 from typing import Protocol, TypeVar
 
 from paykit.db import run_blocking
-from paykit.errors import AlreadyExists, InvalidArgument, InvariantViolation, NotFound, Unavailable
+from paykit.errors import (
+    AlreadyExists,
+    DomainError,
+    ErrorInfo,
+    FailedPrecondition,
+    InvalidArgument,
+    InvariantViolation,
+    NotFound,
+    ResourceExhausted,
+    Unavailable,
+)
 from paykit.ids import IdKind, deterministic_id, new_id
 from paykit.telemetry import inject_carrier
 from sqlalchemy.orm import Session, sessionmaker
 
+from channel_gateway.adapters import statements
 from channel_gateway.adapters.connectors.base import ChannelConnector
 from channel_gateway.adapters.repository import GatewayRepository
+from channel_gateway.adapters.statements import StoredStatement
 from channel_gateway.domain.channel import (
+    AcknowledgedOnly,
     ChannelConflict,
+    ChannelErrorKind,
+    ChannelRefused,
     ChannelUnavailable,
     ChargeCommand,
     ChargeReply,
@@ -38,11 +54,13 @@ from channel_gateway.domain.channel import (
     RefundCommand,
     RefundNotification,
     RefundReply,
+    StatementFile,
     VerifiedNotification,
 )
 from channel_gateway.service_layer.notifications import Subject, refund_id_of, refund_reply_of, subject_of
 
 log = logging.getLogger(__name__)
+_NOT_KEPT_HEADERS = frozenset({"authorization", "proxy-authorization", "cookie", "set-cookie"})
 R = TypeVar("R")
 # Work done with the exchange's record, in the same transaction.
 Apply = Callable[[GatewayRepository], None]
@@ -69,12 +87,32 @@ class ExchangeAbout:
     payment_id: str | None = None
     refund_id: str | None = None
     settlement_id: str | None = None
+    statement_day: date | None = None
 
 
-def _failed_exchange(operation: str, exc: ChannelUnavailable | ChannelConflict) -> RawExchange:
+def _failed_exchange(
+    operation: str, exc: ChannelUnavailable | ChannelConflict | ChannelRefused
+) -> RawExchange:
     if exc.raw is None:
         return RawExchange(operation, "", 0, "", 0, error=str(exc))
     return dataclasses.replace(exc.raw, error=str(exc))
+
+
+def refusal_error(channel: str, operation: str, exc: ChannelRefused) -> DomainError:
+    """The status a refusal becomes: never UNAVAILABLE (which callers read as "may have
+    happened"), since a refusal proves nothing happened. payment-core fails over on
+    FAILED_PRECONDITION and RESOURCE_EXHAUSTED; ErrorInfo carries the kind and the raw code."""
+    message = f"channel {channel} refused the {operation}: {exc}"
+    info = ErrorInfo(f"CHANNEL_{exc.kind.value}", {"channel": channel, "channel_code": exc.channel_code})
+    if exc.kind is ChannelErrorKind.RATE_LIMITED:
+        return ResourceExhausted(message, info=info)
+    return FailedPrecondition(message, info=info)
+
+
+class StatementSink(Protocol):
+    """Where downloaded statements are announced (channel.statements); durable on return."""
+
+    def announce(self, stored: StoredStatement) -> None: ...
 
 
 @dataclass
@@ -83,6 +121,8 @@ class Gateway:
     connectors: Mapping[str, ChannelConnector]
     sink: NotificationSink
     notify_url_for: Callable[[str], str]
+    # None: downloads are stored but announced nowhere (tests that do not download).
+    statement_sink: StatementSink | None = None
 
     def connector(self, channel: str) -> ChannelConnector:
         found = self.connectors.get(channel)
@@ -96,7 +136,9 @@ class Gateway:
     ) -> None:
         with self.sessions.begin() as session:
             repo = GatewayRepository(session)
-            repo.record_exchange(about.payment_id, channel, raw, about.refund_id, about.settlement_id)
+            repo.record_exchange(
+                about.payment_id, channel, raw, about.refund_id, about.settlement_id, about.statement_day
+            )
             if apply is not None:
                 apply(repo)
 
@@ -116,6 +158,14 @@ class Gateway:
             failed = _failed_exchange(operation, exc)
             await run_blocking(self._store_exchange, about, channel, failed, None)
             raise Unavailable(f"channel {channel} did not answer the {operation}: {exc}") from exc
+        except ChannelRefused as exc:
+            log.warning(
+                "channel refused",
+                extra={"channel": channel, "operation": operation, "kind": exc.kind.value,
+                       "channel_code": exc.channel_code},
+            )  # fmt: skip
+            await run_blocking(self._store_exchange, about, channel, _failed_exchange(operation, exc), None)
+            raise refusal_error(channel, operation, exc) from exc
         except ChannelConflict as exc:
             log.error(
                 "channel conflict", extra={"channel": channel, "operation": operation, "error": str(exc)}
@@ -271,6 +321,46 @@ class Gateway:
         # A concurrent retry may have recorded the channel's answer first: that one stands.
         return standing[0] if standing else reply
 
+    # -- statements ---------------------------------------------------------------------
+    async def download_statement(self, channel: str, day: date) -> StoredStatement:
+        """Fetch the channel's statement of `day`, keep the bytes, announce it. The same bytes
+        downloaded again are the same statement (and the same event, which consumers dedupe)."""
+        connector = self.connector(channel)
+        kept: list[StoredStatement] = []
+
+        def apply(file: StatementFile) -> Apply:
+            if file.day != day:
+                raise InvariantViolation(f"{channel} answered the statement of {file.day} for {day}")
+
+            def keep(repo: GatewayRepository) -> None:
+                kept.append(repo.store_statement(channel, file))
+
+            return keep
+
+        # The exchange record keeps the request and status; the bytes go to statement_files.
+        await self._exchange(
+            "download_statement",
+            channel,
+            ExchangeAbout(statement_day=day),
+            connector.download_statement(day),
+            apply,
+        )
+        stored = kept[0]
+        if self.statement_sink is not None:
+            await run_blocking(self.statement_sink.announce, stored)
+        return stored
+
+    def statement(self, statement_id: str) -> StoredStatement:
+        with self.sessions() as session:
+            found = statements.get(session, statement_id)
+        if found is None:
+            raise NotFound(f"no statement {statement_id}")
+        return found
+
+    def statement_chunk(self, statement_id: str, start: int) -> bytes:
+        with self.sessions() as session:
+            return statements.chunk(session, statement_id, start)
+
     # -- notifications ------------------------------------------------------------------
     def _store_rejected(self, channel: str, headers: dict[str, str], body: bytes, reason: str) -> None:
         with self.sessions.begin() as session:
@@ -281,6 +371,20 @@ class Gateway:
                 body=body,
                 verdict="REJECTED",
                 reject_reason=reason,
+            )
+
+    def _store_acknowledged_only(
+        self, channel: str, headers: dict[str, str], body: bytes, note: AcknowledgedOnly
+    ) -> None:
+        with self.sessions.begin() as session:
+            GatewayRepository(session).record_notification(
+                notification_id=new_id(IdKind.NOTIFICATION),
+                channel=channel,
+                headers=headers,
+                body=body,
+                verdict="ACKNOWLEDGED_ONLY",
+                reject_reason=note.reason,
+                channel_notify_id=note.channel_notify_id,
             )
 
     def _store_verified(
@@ -322,13 +426,22 @@ class Gateway:
     ) -> tuple[int, str]:
         """Verify, store raw, publish, and only then return the acknowledgement for the channel."""
         connector = self.connector(channel)
-        kept_headers = {k: v for k, v in headers.items() if k.lower().startswith(("x-", "content-"))}
+        # Every header is kept (the channel's signature headers let an audit verify the raw
+        # notification again), except those that could carry our own or a proxy's credentials.
+        kept_headers = {k: v for k, v in headers.items() if k.lower() not in _NOT_KEPT_HEADERS}
         try:
             note = connector.verify_notification(path, headers, body)
         except NotificationRejected as exc:
             log.warning("notification rejected", extra={"channel": channel, "reason": exc.reason})
             await run_blocking(self._store_rejected, channel, kept_headers, body, exc.reason)
             return connector.acknowledgement(False)
+        if isinstance(note, AcknowledgedOnly):
+            log.info(
+                "notification acknowledged, nothing to act on",
+                extra={"channel": channel, "reason": note.reason},
+            )
+            await run_blocking(self._store_acknowledged_only, channel, kept_headers, body, note)
+            return connector.acknowledgement(True)
         notification_id, subject = await run_blocking(self._store_verified, channel, kept_headers, body, note)
         if isinstance(subject, str):
             raise NotFound(f"notification names nothing of ours: {subject}")

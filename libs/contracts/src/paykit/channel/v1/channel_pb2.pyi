@@ -443,3 +443,107 @@ class PayoutResponse(_message.Message):
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___PayoutResponse: _TypeAlias = PayoutResponse  # noqa: Y015
+
+@_typing.final
+class DownloadStatementRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    CHANNEL_FIELD_NUMBER: _builtins.int
+    DAY_FIELD_NUMBER: _builtins.int
+    channel: _builtins.str
+    day: _builtins.str
+    """The business day, YYYY-MM-DD, in the channel's own time zone."""
+    def __init__(
+        self,
+        *,
+        channel: _builtins.str = ...,
+        day: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["channel", b"channel", "day", b"day"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___DownloadStatementRequest: _TypeAlias = DownloadStatementRequest  # noqa: Y015
+
+@_typing.final
+class StatementFile(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    STATEMENT_ID_FIELD_NUMBER: _builtins.int
+    CHANNEL_FIELD_NUMBER: _builtins.int
+    DAY_FIELD_NUMBER: _builtins.int
+    FORMAT_FIELD_NUMBER: _builtins.int
+    FILENAME_FIELD_NUMBER: _builtins.int
+    SHA256_FIELD_NUMBER: _builtins.int
+    SIZE_BYTES_FIELD_NUMBER: _builtins.int
+    DOWNLOADED_AT_FIELD_NUMBER: _builtins.int
+    statement_id: _builtins.str
+    channel: _builtins.str
+    day: _builtins.str
+    format: _builtins.str
+    """The channel's format, e.g. "alipay-trade-bill", "wechatpay-trade-bill", "card-settlement-csv"."""
+    filename: _builtins.str
+    sha256: _builtins.str
+    """Hex SHA-256 of the bytes: the same file downloaded twice has the same statement_id."""
+    size_bytes: _builtins.int
+    @_builtins.property
+    def downloaded_at(self) -> _timestamp_pb2.Timestamp: ...
+    def __init__(
+        self,
+        *,
+        statement_id: _builtins.str = ...,
+        channel: _builtins.str = ...,
+        day: _builtins.str = ...,
+        format: _builtins.str = ...,
+        filename: _builtins.str = ...,
+        sha256: _builtins.str = ...,
+        size_bytes: _builtins.int = ...,
+        downloaded_at: _timestamp_pb2.Timestamp | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["downloaded_at", b"downloaded_at"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["channel", b"channel", "day", b"day", "downloaded_at", b"downloaded_at", "filename", b"filename", "format", b"format", "sha256", b"sha256", "size_bytes", b"size_bytes", "statement_id", b"statement_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___StatementFile: _TypeAlias = StatementFile  # noqa: Y015
+
+@_typing.final
+class FetchStatementRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    STATEMENT_ID_FIELD_NUMBER: _builtins.int
+    statement_id: _builtins.str
+    def __init__(
+        self,
+        *,
+        statement_id: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["statement_id", b"statement_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___FetchStatementRequest: _TypeAlias = FetchStatementRequest  # noqa: Y015
+
+@_typing.final
+class StatementChunk(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    DATA_FIELD_NUMBER: _builtins.int
+    data: _builtins.bytes
+    def __init__(
+        self,
+        *,
+        data: _builtins.bytes = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["data", b"data"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___StatementChunk: _TypeAlias = StatementChunk  # noqa: Y015

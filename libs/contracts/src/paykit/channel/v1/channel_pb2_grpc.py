@@ -67,6 +67,16 @@ class ChannelGatewayStub:
                 request_serializer=paykit_dot_channel_dot_v1_dot_channel__pb2.PayoutRequest.SerializeToString,
                 response_deserializer=paykit_dot_channel_dot_v1_dot_channel__pb2.PayoutResponse.FromString,
                 _registered_method=True)
+        self.DownloadStatement = channel.unary_unary(
+                '/paykit.channel.v1.ChannelGateway/DownloadStatement',
+                request_serializer=paykit_dot_channel_dot_v1_dot_channel__pb2.DownloadStatementRequest.SerializeToString,
+                response_deserializer=paykit_dot_channel_dot_v1_dot_channel__pb2.StatementFile.FromString,
+                _registered_method=True)
+        self.FetchStatement = channel.unary_stream(
+                '/paykit.channel.v1.ChannelGateway/FetchStatement',
+                request_serializer=paykit_dot_channel_dot_v1_dot_channel__pb2.FetchStatementRequest.SerializeToString,
+                response_deserializer=paykit_dot_channel_dot_v1_dot_channel__pb2.StatementChunk.FromString,
+                _registered_method=True)
 
 
 class ChannelGatewayServicer:
@@ -114,6 +124,21 @@ class ChannelGatewayServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def DownloadStatement(self, request, context):
+        """Fetch the channel's statement (trade bill) of a day, keep it, and announce it on
+        channel.statements. Downloading the same bytes again returns the same statement.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def FetchStatement(self, request, context):
+        """The bytes of a downloaded statement, in chunks, exactly as the channel sent them.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_ChannelGatewayServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -146,6 +171,16 @@ def add_ChannelGatewayServicer_to_server(servicer, server):
                     servicer.Payout,
                     request_deserializer=paykit_dot_channel_dot_v1_dot_channel__pb2.PayoutRequest.FromString,
                     response_serializer=paykit_dot_channel_dot_v1_dot_channel__pb2.PayoutResponse.SerializeToString,
+            ),
+            'DownloadStatement': grpc.unary_unary_rpc_method_handler(
+                    servicer.DownloadStatement,
+                    request_deserializer=paykit_dot_channel_dot_v1_dot_channel__pb2.DownloadStatementRequest.FromString,
+                    response_serializer=paykit_dot_channel_dot_v1_dot_channel__pb2.StatementFile.SerializeToString,
+            ),
+            'FetchStatement': grpc.unary_stream_rpc_method_handler(
+                    servicer.FetchStatement,
+                    request_deserializer=paykit_dot_channel_dot_v1_dot_channel__pb2.FetchStatementRequest.FromString,
+                    response_serializer=paykit_dot_channel_dot_v1_dot_channel__pb2.StatementChunk.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -313,6 +348,60 @@ class ChannelGateway:
             '/paykit.channel.v1.ChannelGateway/Payout',
             paykit_dot_channel_dot_v1_dot_channel__pb2.PayoutRequest.SerializeToString,
             paykit_dot_channel_dot_v1_dot_channel__pb2.PayoutResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def DownloadStatement(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/paykit.channel.v1.ChannelGateway/DownloadStatement',
+            paykit_dot_channel_dot_v1_dot_channel__pb2.DownloadStatementRequest.SerializeToString,
+            paykit_dot_channel_dot_v1_dot_channel__pb2.StatementFile.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def FetchStatement(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_stream(
+            request,
+            target,
+            '/paykit.channel.v1.ChannelGateway/FetchStatement',
+            paykit_dot_channel_dot_v1_dot_channel__pb2.FetchStatementRequest.SerializeToString,
+            paykit_dot_channel_dot_v1_dot_channel__pb2.StatementChunk.FromString,
             options,
             channel_credentials,
             insecure,

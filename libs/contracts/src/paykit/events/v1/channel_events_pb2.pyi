@@ -113,3 +113,50 @@ class ChannelRefundNotificationReceived(_message.Message):
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___ChannelRefundNotificationReceived: _TypeAlias = ChannelRefundNotificationReceived  # noqa: Y015
+
+@_typing.final
+class StatementDownloaded(_message.Message):
+    """channel.statement_downloaded: channel-gateway holds a channel's statement of a day. The bytes
+    stay in channel-gateway (a statement can be gigabytes); fetch them with
+    ChannelGateway.FetchStatement(statement_id).
+    """
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    STATEMENT_ID_FIELD_NUMBER: _builtins.int
+    CHANNEL_FIELD_NUMBER: _builtins.int
+    DAY_FIELD_NUMBER: _builtins.int
+    FORMAT_FIELD_NUMBER: _builtins.int
+    FILENAME_FIELD_NUMBER: _builtins.int
+    SHA256_FIELD_NUMBER: _builtins.int
+    SIZE_BYTES_FIELD_NUMBER: _builtins.int
+    DOWNLOADED_AT_FIELD_NUMBER: _builtins.int
+    statement_id: _builtins.str
+    channel: _builtins.str
+    day: _builtins.str
+    """YYYY-MM-DD, the business day in the channel's time zone."""
+    format: _builtins.str
+    filename: _builtins.str
+    sha256: _builtins.str
+    size_bytes: _builtins.int
+    @_builtins.property
+    def downloaded_at(self) -> _timestamp_pb2.Timestamp: ...
+    def __init__(
+        self,
+        *,
+        statement_id: _builtins.str = ...,
+        channel: _builtins.str = ...,
+        day: _builtins.str = ...,
+        format: _builtins.str = ...,
+        filename: _builtins.str = ...,
+        sha256: _builtins.str = ...,
+        size_bytes: _builtins.int = ...,
+        downloaded_at: _timestamp_pb2.Timestamp | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["downloaded_at", b"downloaded_at"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["channel", b"channel", "day", b"day", "downloaded_at", b"downloaded_at", "filename", b"filename", "format", b"format", "sha256", b"sha256", "size_bytes", b"size_bytes", "statement_id", b"statement_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___StatementDownloaded: _TypeAlias = StatementDownloaded  # noqa: Y015

@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Callable, Mapping
+from datetime import date
 from typing import Any, TypeVar
 from urllib.parse import quote
 
@@ -19,6 +20,8 @@ from paykit.money import AmountError, CurrencyError
 from channel_gateway.adapters.connectors.simulator import transformers
 from channel_gateway.domain.channel import (
     ChannelConflict,
+    ChannelErrorKind,
+    ChannelRefused,
     ChannelUnavailable,
     ChargeCommand,
     ChargeReply,
@@ -30,6 +33,7 @@ from channel_gateway.domain.channel import (
     RawExchange,
     RefundCommand,
     RefundReply,
+    StatementFile,
     VerifiedNotification,
 )
 
@@ -121,6 +125,12 @@ class SimulatorConnector:
 
         body = transformers.payout_body(command)
         return await self._call("payout", "POST", "/v1/payouts", body, read)
+
+    async def download_statement(self, day: date) -> tuple[StatementFile, RawExchange]:
+        raw = RawExchange("download_statement", day.isoformat(), 0, "", 0, error="not offered by simpay")
+        raise ChannelRefused(
+            ChannelErrorKind.INVALID_REQUEST, "UNSUPPORTED", "simpay offers no statement download", raw
+        )
 
     def verify_notification(self, path: str, headers: Mapping[str, str], body: bytes) -> VerifiedNotification:
         if headers.get("X-Sim-Merchant") != self._merchant_id:

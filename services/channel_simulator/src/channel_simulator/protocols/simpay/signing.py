@@ -1,4 +1,4 @@
-"""The sandbox channel's wire protocol ("simpay"), as the channel defines it.
+"""simpay's signing, as the channel defines it.
 
 Every request to the channel and every notification from it is signed:
     X-Sim-Merchant:  the merchant number at the channel
