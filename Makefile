@@ -18,6 +18,7 @@ help:
 	@echo "make bench-e2e  sustained paid orders/s for 60 s -> bench/results/e2e.json"
 	@echo "make bench-ledger  journal entries/s posted by accounting vs raw INSERTs (ENTRIES=100000) -> bench/results/ledger.json"
 	@echo "make bench-notify  webhook deliveries/s to a local merchant receiver (EVENTS=20000) -> bench/results/notify.json"
+	@echo "make bench-recon  reconciliation matching of ROWS lines vs ROWS records, 1 % planted (ROWS=$(ROWS)) -> bench/results/recon.json"
 	@echo "make ledger-check  check the running suite's ledger: double entry, balances, trial balance (exit 1 if broken)"
 	@echo "make helm-check  helm lint the charts/ and validate what they render against Kubernetes schemas, offline"
 	@echo "make deploy-check  validate docker-compose.yml (compose-spec schema), the Dockerfiles and Prometheus config, offline"
@@ -50,7 +51,8 @@ lint: deps proto-check
 	$(RUN) ruff check libs services tests bench conftest.py
 	MYPYPATH=$$(ls -d libs/*/src services/*/src | paste -sd:) $(RUN) mypy \
 		-p paykit.money -p paykit.ids -p paykit.errors -p paykit.db -p paykit.messaging -p paykit.grpckit -p paykit.idempotency \
-		-p paykit.telemetry -p paykit.devstack -p order_service -p payment_core -p channel_gateway -p channel_simulator -p accounting -p notification
+		-p paykit.telemetry -p paykit.devstack -p order_service -p payment_core -p channel_gateway -p channel_simulator -p accounting -p notification \
+		-p reconciliation
 
 test: deps proto-check
 	$(RUN) pytest -q
@@ -75,6 +77,10 @@ bench-ledger: deps
 
 bench-notify: deps
 	$(RUN) python -m bench.notify
+
+.PHONY: bench-recon
+bench-recon: deps
+	ROWS=$(ROWS) $(RUN) python -m bench.recon
 
 # Against what `make up` started: its record names accounting's database.
 ledger-check:

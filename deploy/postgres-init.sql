@@ -23,3 +23,7 @@ REVOKE ALL ON DATABASE paykit_accounting FROM PUBLIC;
 CREATE ROLE paykit_notification LOGIN PASSWORD 'notification-local-only';
 CREATE DATABASE paykit_notification OWNER paykit_notification;
 REVOKE ALL ON DATABASE paykit_notification FROM PUBLIC;
+
+CREATE ROLE paykit_reconciliation LOGIN PASSWORD 'reconciliation-local-only';
+CREATE DATABASE paykit_reconciliation OWNER paykit_reconciliation;
+REVOKE ALL ON DATABASE paykit_reconciliation FROM PUBLIC;

@@ -45,7 +45,7 @@ RELEASE = "pk"
 
 LIBRARY = "paykit-lib"
 UMBRELLA = "paykit"
-GRPC_SERVICES = ("order", "payment-core", "channel-gateway", "accounting", "notification")
+GRPC_SERVICES = ("order", "payment-core", "channel-gateway", "accounting", "notification", "reconciliation")
 SERVICE_CHARTS = (*GRPC_SERVICES, "channel-simulator")
 ALL_CHARTS = (LIBRARY, *SERVICE_CHARTS, UMBRELLA)
 # The env var each service reads its database URL from (kept in the Secret).
@@ -55,6 +55,7 @@ DATABASE_KEYS = {
     "channel-gateway": "GATEWAY_DATABASE_URL",
     "accounting": "ACCOUNTING_DATABASE_URL",
     "notification": "NOTIFICATION_DATABASE_URL",
+    "reconciliation": "RECON_DATABASE_URL",
 }
 CRD_SCHEMAS = {
     ("monitoring.coreos.com/v1", "ServiceMonitor"): "servicemonitor-monitoring-v1.json",

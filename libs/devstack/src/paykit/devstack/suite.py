@@ -38,10 +38,12 @@ DATABASES = {
 }
 # Start order: each one's dependencies are already up when it starts.
 # reconciliation_capture is reconciliation's faust worker (payment/refund events -> its database),
-# started after the service has migrated that database.
+# started after the service has migrated that database. reconciliation calls payment-core
+# (SyncPayment) and accounting, so it starts after them (its capture reads from the earliest
+# offset: nothing published before it starts is missed).
 START_ORDER = (
     "channel_simulator", "channel_gateway", "accounting", "notification",
-    "reconciliation", "reconciliation_capture", "payment_core", "order",
+    "payment_core", "reconciliation", "reconciliation_capture", "order",
 )  # fmt: skip
 # `python -m <module> serve` for the names whose package is named otherwise.
 MODULES = {"order": "order_service", "reconciliation_capture": "reconciliation.capture"}
@@ -195,6 +197,8 @@ class Suite:
                 "RECON_GRPC_LISTEN": "127.0.0.1:0",
                 # The capture runs as its own worker here (reconciliation_capture).
                 "RECON_CAPTURE_IN_PROCESS": "false",
+                # The matcher's Parquet and DuckDB spill files, per run day.
+                "RECON_WORK_DIR": str(self.run_dir / "reconciliation-work"),
             },
             "reconciliation_capture": {
                 "RECON_DATABASE_URL": self.database_urls.get("reconciliation", ""),
@@ -212,8 +216,11 @@ class Suite:
             deps["SIMULATOR_URL"] = self.simulator_url
         if name in ("payment_core", "accounting"):
             deps["CHANNEL_GATEWAY_TARGET"] = self.grpc_target("channel_gateway")
-        if name == "order":
+        if name in ("order", "reconciliation"):
             deps["PAYMENT_CORE_TARGET"] = self.grpc_target("payment_core")
+        if name == "reconciliation":
+            deps["CHANNEL_GATEWAY_TARGET"] = self.grpc_target("channel_gateway")
+            deps["ACCOUNTING_TARGET"] = self.grpc_target("accounting")
         return {**common, **per_service, **deps, **self.base_env.get(name, {}), **extra}
 
     def start_service(self, name: str, extra_env: dict[str, str] | None = None) -> ServiceProcess:

@@ -13,7 +13,7 @@ from paykit.payment.v1 import payment_pb2, payment_pb2_grpc
 from payment_core.domain.health import ChannelHealth
 from payment_core.domain.payment import StateChange
 from payment_core.domain.refund import RefundChange
-from payment_core.service_layer import closing, payments, refunds
+from payment_core.service_layer import closing, order_loss, payments, refunds
 from payment_core.service_layer.closing import Closure, ClosureResult
 from payment_core.service_layer.context import PaymentCore, now_utc
 from payment_core.service_layer.health import HealthBook
@@ -147,6 +147,12 @@ class PaymentServicer(payment_pb2_grpc.PaymentServiceServicer):
             payments.list_payments, self._core.uow_factory, _required(request.order_id, "order_id")
         )
         return payment_pb2.ListPaymentsResponse(payments=[payment_to_proto(v) for v in views])
+
+    async def SyncPayment(
+        self, request: payment_pb2.SyncPaymentRequest, context: grpc.aio.ServicerContext
+    ) -> payment_pb2.Payment:
+        view = await order_loss.sync_payment(self._core, _required(request.payment_id, "payment_id"))
+        return payment_to_proto(view)
 
     async def ClosePayment(
         self, request: payment_pb2.ClosePaymentRequest, context: grpc.aio.ServicerContext

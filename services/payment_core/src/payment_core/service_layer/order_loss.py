@@ -29,7 +29,7 @@ from payment_core.domain.schedule import delay_for
 from payment_core.service_layer import refunds
 from payment_core.service_layer.closing import Closure, close_open_payment, fail_closed
 from payment_core.service_layer.context import PaymentCore, now_utc
-from payment_core.service_layer.payments import apply_channel_result
+from payment_core.service_layer.payments import PaymentView, apply_channel_result, get_payment
 
 log = logging.getLogger(__name__)
 
@@ -103,6 +103,18 @@ async def resolve_payment(core: PaymentCore, payment: Payment) -> None:
             await run_blocking(
                 _reschedule, core, payment.payment_id, f"query said {answer.outcome.value} {answer.detail}"
             )
+
+
+async def sync_payment(core: PaymentCore, payment_id: str) -> PaymentView:
+    """Order-loss prevention for one payment, now rather than on its schedule (reconciliation
+    found it on the channel's statement): an open payment gets the scheduler's query-and-apply
+    (resolve_payment), so a success lands with the usual rules, a duplicate refund included.
+    A payment no longer open is returned as it stands."""
+    view = await run_blocking(get_payment, core.uow_factory, payment_id)
+    if view.payment.status in model.OPEN_STATES:
+        await resolve_payment(core, view.payment)
+        view = await run_blocking(get_payment, core.uow_factory, payment_id)
+    return view
 
 
 async def resolve_refund(core: PaymentCore, refund: Refund) -> None:

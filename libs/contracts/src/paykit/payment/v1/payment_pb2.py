@@ -26,19 +26,19 @@ from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__
 from paykit.common.v1 import money_pb2 as paykit_dot_common_dot_v1_dot_money__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1fpaykit/payment/v1/payment.proto\x12\x11paykit.payment.v1\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x1cpaykit/common/v1/money.proto\"m\n\x0bStateChange\x12\x13\n\x0b\x66rom_status\x18\x01 \x01(\t\x12\x11\n\tto_status\x18\x02 \x01(\t\x12\x0e\n\x06reason\x18\x03 \x01(\t\x12&\n\x02\x61t\x18\x04 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"\xf3\x04\n\x07Payment\x12\x12\n\npayment_id\x18\x01 \x01(\t\x12\x10\n\x08order_id\x18\x02 \x01(\t\x12\x13\n\x0bmerchant_id\x18\x03 \x01(\t\x12\'\n\x06\x61mount\x18\x04 \x01(\x0b\x32\x17.paykit.common.v1.Money\x12\x0e\n\x06method\x18\x05 \x01(\t\x12\x0f\n\x07\x63hannel\x18\x06 \x01(\t\x12\x30\n\x06status\x18\x07 \x01(\x0e\x32 .paykit.payment.v1.PaymentStatus\x12\x18\n\x10\x63hannel_trade_no\x18\x08 \x01(\t\x12\x0f\n\x07pay_url\x18\t \x01(\t\x12\x14\n\x0c\x66\x61ilure_code\x18\n \x01(\t\x12.\n\ncreated_at\x18\x0b \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x30\n\x0csucceeded_at\x18\x0c \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x30\n\x0frefunded_amount\x18\r \x01(\x0b\x32\x17.paykit.common.v1.Money\x12/\n\x07history\x18\x0e \x03(\x0b\x32\x1e.paykit.payment.v1.StateChange\x12.\n\nexpires_at\x18\x0f \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x18\n\x10\x64uplicate_reason\x18\x10 \x01(\t\x12\x16\n\x0e\x61uto_refund_id\x18\x11 \x01(\t\x12\x31\n\rnext_query_at\x18\x12 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x16\n\x0equery_attempts\x18\x13 \x01(\x05\"\xd0\x01\n\x14\x43reatePaymentRequest\x12\x17\n\x0fidempotency_key\x18\x01 \x01(\t\x12\x10\n\x08order_id\x18\x02 \x01(\t\x12\x13\n\x0bmerchant_id\x18\x03 \x01(\t\x12\'\n\x06\x61mount\x18\x04 \x01(\x0b\x32\x17.paykit.common.v1.Money\x12\x0e\n\x06method\x18\x05 \x01(\t\x12\x0f\n\x07subject\x18\x06 \x01(\t\x12.\n\nexpires_at\x18\x07 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"\'\n\x11GetPaymentRequest\x12\x12\n\npayment_id\x18\x01 \x01(\t\"\'\n\x13ListPaymentsRequest\x12\x10\n\x08order_id\x18\x01 \x01(\t\"D\n\x14ListPaymentsResponse\x12,\n\x08payments\x18\x01 \x03(\x0b\x32\x1a.paykit.payment.v1.Payment\"Z\n\x13\x43losePaymentRequest\x12\x12\n\npayment_id\x18\x01 \x01(\t\x12\x10\n\x08order_id\x18\x02 \x01(\t\x12\x0e\n\x06reason\x18\x03 \x01(\t\x12\r\n\x05\x66orce\x18\x04 \x01(\x08\"\x89\x01\n\x14\x43losePaymentResponse\x12\x32\n\x07outcome\x18\x01 \x01(\x0e\x32!.paykit.payment.v1.ClosureOutcome\x12,\n\x08payments\x18\x02 \x03(\x0b\x32\x1a.paykit.payment.v1.Payment\x12\x0f\n\x07message\x18\x03 \x01(\t\"\xa8\x03\n\x06Refund\x12\x11\n\trefund_id\x18\x01 \x01(\t\x12\x12\n\npayment_id\x18\x02 \x01(\t\x12\x10\n\x08order_id\x18\x03 \x01(\t\x12\x13\n\x0bmerchant_id\x18\x04 \x01(\t\x12\'\n\x06\x61mount\x18\x05 \x01(\x0b\x32\x17.paykit.common.v1.Money\x12/\n\x06status\x18\x06 \x01(\x0e\x32\x1f.paykit.payment.v1.RefundStatus\x12\x0e\n\x06reason\x18\x07 \x01(\t\x12\x0f\n\x07\x63hannel\x18\x08 \x01(\t\x12\x19\n\x11\x63hannel_refund_no\x18\t \x01(\t\x12\x14\n\x0c\x66\x61ilure_code\x18\n \x01(\t\x12.\n\ncreated_at\x18\x0b \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x30\n\x0csucceeded_at\x18\x0c \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x11\n\tautomatic\x18\r \x01(\x08\x12/\n\x07history\x18\x0e \x03(\x0b\x32\x1e.paykit.payment.v1.StateChange\"u\n\rRefundRequest\x12\x17\n\x0fidempotency_key\x18\x01 \x01(\t\x12\x12\n\npayment_id\x18\x02 \x01(\t\x12\'\n\x06\x61mount\x18\x03 \x01(\x0b\x32\x17.paykit.common.v1.Money\x12\x0e\n\x06reason\x18\x04 \x01(\t\"%\n\x10GetRefundRequest\x12\x11\n\trefund_id\x18\x01 \x01(\t\":\n\x12ListRefundsRequest\x12\x12\n\npayment_id\x18\x01 \x01(\t\x12\x10\n\x08order_id\x18\x02 \x01(\t\"A\n\x13ListRefundsResponse\x12*\n\x07refunds\x18\x01 \x03(\x0b\x32\x19.paykit.payment.v1.Refund\"\xbc\x01\n\rChannelHealth\x12\x0f\n\x07\x63hannel\x18\x01 \x01(\t\x12\x0f\n\x07healthy\x18\x02 \x01(\x08\x12\x19\n\x11operator_disabled\x18\x03 \x01(\x08\x12\x1a\n\x12\x63onsecutive_errors\x18\x04 \x01(\x05\x12\x33\n\x0funhealthy_until\x18\x05 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x0e\n\x06reason\x18\x06 \x01(\t\x12\r\n\x05\x61\x63tor\x18\x07 \x01(\t\"[\n\x17SetChannelHealthRequest\x12\x0f\n\x07\x63hannel\x18\x01 \x01(\t\x12\x10\n\x08\x64isabled\x18\x02 \x01(\x08\x12\x0e\n\x06reason\x18\x03 \x01(\t\x12\r\n\x05\x61\x63tor\x18\x04 \x01(\t\"\x1a\n\x18ListChannelHealthRequest\"O\n\x19ListChannelHealthResponse\x12\x32\n\x08\x63hannels\x18\x01 \x03(\x0b\x32 .paykit.payment.v1.ChannelHealth*\x80\x02\n\rPaymentStatus\x12\x1e\n\x1aPAYMENT_STATUS_UNSPECIFIED\x10\x00\x12\x17\n\x13PAYMENT_STATUS_INIT\x10\x01\x12\x1d\n\x19PAYMENT_STATUS_PROCESSING\x10\x02\x12\x1c\n\x18PAYMENT_STATUS_SUCCEEDED\x10\x03\x12\x19\n\x15PAYMENT_STATUS_FAILED\x10\x04\x12\x1a\n\x16PAYMENT_STATUS_UNKNOWN\x10\x05\x12%\n!PAYMENT_STATUS_PARTIALLY_REFUNDED\x10\x06\x12\x1b\n\x17PAYMENT_STATUS_REFUNDED\x10\x07*\x84\x01\n\x0e\x43losureOutcome\x12\x1f\n\x1b\x43LOSURE_OUTCOME_UNSPECIFIED\x10\x00\x12\x1a\n\x16\x43LOSURE_OUTCOME_CLOSED\x10\x01\x12\x18\n\x14\x43LOSURE_OUTCOME_PAID\x10\x02\x12\x1b\n\x17\x43LOSURE_OUTCOME_PENDING\x10\x03*\x9d\x01\n\x0cRefundStatus\x12\x1d\n\x19REFUND_STATUS_UNSPECIFIED\x10\x00\x12\x19\n\x15REFUND_STATUS_PENDING\x10\x01\x12\x1c\n\x18REFUND_STATUS_PROCESSING\x10\x02\x12\x1b\n\x17REFUND_STATUS_SUCCEEDED\x10\x03\x12\x18\n\x14REFUND_STATUS_FAILED\x10\x04\x32\xc3\x06\n\x0ePaymentService\x12T\n\rCreatePayment\x12\'.paykit.payment.v1.CreatePaymentRequest\x1a\x1a.paykit.payment.v1.Payment\x12N\n\nGetPayment\x12$.paykit.payment.v1.GetPaymentRequest\x1a\x1a.paykit.payment.v1.Payment\x12_\n\x0cListPayments\x12&.paykit.payment.v1.ListPaymentsRequest\x1a\'.paykit.payment.v1.ListPaymentsResponse\x12_\n\x0c\x43losePayment\x12&.paykit.payment.v1.ClosePaymentRequest\x1a\'.paykit.payment.v1.ClosePaymentResponse\x12L\n\rRefundPayment\x12 .paykit.payment.v1.RefundRequest\x1a\x19.paykit.payment.v1.Refund\x12K\n\tGetRefund\x12#.paykit.payment.v1.GetRefundRequest\x1a\x19.paykit.payment.v1.Refund\x12\\\n\x0bListRefunds\x12%.paykit.payment.v1.ListRefundsRequest\x1a&.paykit.payment.v1.ListRefundsResponse\x12`\n\x10SetChannelHealth\x12*.paykit.payment.v1.SetChannelHealthRequest\x1a .paykit.payment.v1.ChannelHealth\x12n\n\x11ListChannelHealth\x12+.paykit.payment.v1.ListChannelHealthRequest\x1a,.paykit.payment.v1.ListChannelHealthResponseb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1fpaykit/payment/v1/payment.proto\x12\x11paykit.payment.v1\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x1cpaykit/common/v1/money.proto\"m\n\x0bStateChange\x12\x13\n\x0b\x66rom_status\x18\x01 \x01(\t\x12\x11\n\tto_status\x18\x02 \x01(\t\x12\x0e\n\x06reason\x18\x03 \x01(\t\x12&\n\x02\x61t\x18\x04 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"\xf3\x04\n\x07Payment\x12\x12\n\npayment_id\x18\x01 \x01(\t\x12\x10\n\x08order_id\x18\x02 \x01(\t\x12\x13\n\x0bmerchant_id\x18\x03 \x01(\t\x12\'\n\x06\x61mount\x18\x04 \x01(\x0b\x32\x17.paykit.common.v1.Money\x12\x0e\n\x06method\x18\x05 \x01(\t\x12\x0f\n\x07\x63hannel\x18\x06 \x01(\t\x12\x30\n\x06status\x18\x07 \x01(\x0e\x32 .paykit.payment.v1.PaymentStatus\x12\x18\n\x10\x63hannel_trade_no\x18\x08 \x01(\t\x12\x0f\n\x07pay_url\x18\t \x01(\t\x12\x14\n\x0c\x66\x61ilure_code\x18\n \x01(\t\x12.\n\ncreated_at\x18\x0b \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x30\n\x0csucceeded_at\x18\x0c \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x30\n\x0frefunded_amount\x18\r \x01(\x0b\x32\x17.paykit.common.v1.Money\x12/\n\x07history\x18\x0e \x03(\x0b\x32\x1e.paykit.payment.v1.StateChange\x12.\n\nexpires_at\x18\x0f \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x18\n\x10\x64uplicate_reason\x18\x10 \x01(\t\x12\x16\n\x0e\x61uto_refund_id\x18\x11 \x01(\t\x12\x31\n\rnext_query_at\x18\x12 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x16\n\x0equery_attempts\x18\x13 \x01(\x05\"\xd0\x01\n\x14\x43reatePaymentRequest\x12\x17\n\x0fidempotency_key\x18\x01 \x01(\t\x12\x10\n\x08order_id\x18\x02 \x01(\t\x12\x13\n\x0bmerchant_id\x18\x03 \x01(\t\x12\'\n\x06\x61mount\x18\x04 \x01(\x0b\x32\x17.paykit.common.v1.Money\x12\x0e\n\x06method\x18\x05 \x01(\t\x12\x0f\n\x07subject\x18\x06 \x01(\t\x12.\n\nexpires_at\x18\x07 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"\'\n\x11GetPaymentRequest\x12\x12\n\npayment_id\x18\x01 \x01(\t\"(\n\x12SyncPaymentRequest\x12\x12\n\npayment_id\x18\x01 \x01(\t\"\'\n\x13ListPaymentsRequest\x12\x10\n\x08order_id\x18\x01 \x01(\t\"D\n\x14ListPaymentsResponse\x12,\n\x08payments\x18\x01 \x03(\x0b\x32\x1a.paykit.payment.v1.Payment\"Z\n\x13\x43losePaymentRequest\x12\x12\n\npayment_id\x18\x01 \x01(\t\x12\x10\n\x08order_id\x18\x02 \x01(\t\x12\x0e\n\x06reason\x18\x03 \x01(\t\x12\r\n\x05\x66orce\x18\x04 \x01(\x08\"\x89\x01\n\x14\x43losePaymentResponse\x12\x32\n\x07outcome\x18\x01 \x01(\x0e\x32!.paykit.payment.v1.ClosureOutcome\x12,\n\x08payments\x18\x02 \x03(\x0b\x32\x1a.paykit.payment.v1.Payment\x12\x0f\n\x07message\x18\x03 \x01(\t\"\xa8\x03\n\x06Refund\x12\x11\n\trefund_id\x18\x01 \x01(\t\x12\x12\n\npayment_id\x18\x02 \x01(\t\x12\x10\n\x08order_id\x18\x03 \x01(\t\x12\x13\n\x0bmerchant_id\x18\x04 \x01(\t\x12\'\n\x06\x61mount\x18\x05 \x01(\x0b\x32\x17.paykit.common.v1.Money\x12/\n\x06status\x18\x06 \x01(\x0e\x32\x1f.paykit.payment.v1.RefundStatus\x12\x0e\n\x06reason\x18\x07 \x01(\t\x12\x0f\n\x07\x63hannel\x18\x08 \x01(\t\x12\x19\n\x11\x63hannel_refund_no\x18\t \x01(\t\x12\x14\n\x0c\x66\x61ilure_code\x18\n \x01(\t\x12.\n\ncreated_at\x18\x0b \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x30\n\x0csucceeded_at\x18\x0c \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x11\n\tautomatic\x18\r \x01(\x08\x12/\n\x07history\x18\x0e \x03(\x0b\x32\x1e.paykit.payment.v1.StateChange\"u\n\rRefundRequest\x12\x17\n\x0fidempotency_key\x18\x01 \x01(\t\x12\x12\n\npayment_id\x18\x02 \x01(\t\x12\'\n\x06\x61mount\x18\x03 \x01(\x0b\x32\x17.paykit.common.v1.Money\x12\x0e\n\x06reason\x18\x04 \x01(\t\"%\n\x10GetRefundRequest\x12\x11\n\trefund_id\x18\x01 \x01(\t\":\n\x12ListRefundsRequest\x12\x12\n\npayment_id\x18\x01 \x01(\t\x12\x10\n\x08order_id\x18\x02 \x01(\t\"A\n\x13ListRefundsResponse\x12*\n\x07refunds\x18\x01 \x03(\x0b\x32\x19.paykit.payment.v1.Refund\"\xbc\x01\n\rChannelHealth\x12\x0f\n\x07\x63hannel\x18\x01 \x01(\t\x12\x0f\n\x07healthy\x18\x02 \x01(\x08\x12\x19\n\x11operator_disabled\x18\x03 \x01(\x08\x12\x1a\n\x12\x63onsecutive_errors\x18\x04 \x01(\x05\x12\x33\n\x0funhealthy_until\x18\x05 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x0e\n\x06reason\x18\x06 \x01(\t\x12\r\n\x05\x61\x63tor\x18\x07 \x01(\t\"[\n\x17SetChannelHealthRequest\x12\x0f\n\x07\x63hannel\x18\x01 \x01(\t\x12\x10\n\x08\x64isabled\x18\x02 \x01(\x08\x12\x0e\n\x06reason\x18\x03 \x01(\t\x12\r\n\x05\x61\x63tor\x18\x04 \x01(\t\"\x1a\n\x18ListChannelHealthRequest\"O\n\x19ListChannelHealthResponse\x12\x32\n\x08\x63hannels\x18\x01 \x03(\x0b\x32 .paykit.payment.v1.ChannelHealth*\x80\x02\n\rPaymentStatus\x12\x1e\n\x1aPAYMENT_STATUS_UNSPECIFIED\x10\x00\x12\x17\n\x13PAYMENT_STATUS_INIT\x10\x01\x12\x1d\n\x19PAYMENT_STATUS_PROCESSING\x10\x02\x12\x1c\n\x18PAYMENT_STATUS_SUCCEEDED\x10\x03\x12\x19\n\x15PAYMENT_STATUS_FAILED\x10\x04\x12\x1a\n\x16PAYMENT_STATUS_UNKNOWN\x10\x05\x12%\n!PAYMENT_STATUS_PARTIALLY_REFUNDED\x10\x06\x12\x1b\n\x17PAYMENT_STATUS_REFUNDED\x10\x07*\x84\x01\n\x0e\x43losureOutcome\x12\x1f\n\x1b\x43LOSURE_OUTCOME_UNSPECIFIED\x10\x00\x12\x1a\n\x16\x43LOSURE_OUTCOME_CLOSED\x10\x01\x12\x18\n\x14\x43LOSURE_OUTCOME_PAID\x10\x02\x12\x1b\n\x17\x43LOSURE_OUTCOME_PENDING\x10\x03*\x9d\x01\n\x0cRefundStatus\x12\x1d\n\x19REFUND_STATUS_UNSPECIFIED\x10\x00\x12\x19\n\x15REFUND_STATUS_PENDING\x10\x01\x12\x1c\n\x18REFUND_STATUS_PROCESSING\x10\x02\x12\x1b\n\x17REFUND_STATUS_SUCCEEDED\x10\x03\x12\x18\n\x14REFUND_STATUS_FAILED\x10\x04\x32\x95\x07\n\x0ePaymentService\x12T\n\rCreatePayment\x12\'.paykit.payment.v1.CreatePaymentRequest\x1a\x1a.paykit.payment.v1.Payment\x12N\n\nGetPayment\x12$.paykit.payment.v1.GetPaymentRequest\x1a\x1a.paykit.payment.v1.Payment\x12_\n\x0cListPayments\x12&.paykit.payment.v1.ListPaymentsRequest\x1a\'.paykit.payment.v1.ListPaymentsResponse\x12_\n\x0c\x43losePayment\x12&.paykit.payment.v1.ClosePaymentRequest\x1a\'.paykit.payment.v1.ClosePaymentResponse\x12L\n\rRefundPayment\x12 .paykit.payment.v1.RefundRequest\x1a\x19.paykit.payment.v1.Refund\x12K\n\tGetRefund\x12#.paykit.payment.v1.GetRefundRequest\x1a\x19.paykit.payment.v1.Refund\x12\\\n\x0bListRefunds\x12%.paykit.payment.v1.ListRefundsRequest\x1a&.paykit.payment.v1.ListRefundsResponse\x12`\n\x10SetChannelHealth\x12*.paykit.payment.v1.SetChannelHealthRequest\x1a .paykit.payment.v1.ChannelHealth\x12n\n\x11ListChannelHealth\x12+.paykit.payment.v1.ListChannelHealthRequest\x1a,.paykit.payment.v1.ListChannelHealthResponse\x12P\n\x0bSyncPayment\x12%.paykit.payment.v1.SyncPaymentRequest\x1a\x1a.paykit.payment.v1.Paymentb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'paykit.payment.v1.payment_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
-  _globals['_PAYMENTSTATUS']._serialized_start=2559
-  _globals['_PAYMENTSTATUS']._serialized_end=2815
-  _globals['_CLOSUREOUTCOME']._serialized_start=2818
-  _globals['_CLOSUREOUTCOME']._serialized_end=2950
-  _globals['_REFUNDSTATUS']._serialized_start=2953
-  _globals['_REFUNDSTATUS']._serialized_end=3110
+  _globals['_PAYMENTSTATUS']._serialized_start=2601
+  _globals['_PAYMENTSTATUS']._serialized_end=2857
+  _globals['_CLOSUREOUTCOME']._serialized_start=2860
+  _globals['_CLOSUREOUTCOME']._serialized_end=2992
+  _globals['_REFUNDSTATUS']._serialized_start=2995
+  _globals['_REFUNDSTATUS']._serialized_end=3152
   _globals['_STATECHANGE']._serialized_start=117
   _globals['_STATECHANGE']._serialized_end=226
   _globals['_PAYMENT']._serialized_start=229
@@ -47,32 +47,34 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_CREATEPAYMENTREQUEST']._serialized_end=1067
   _globals['_GETPAYMENTREQUEST']._serialized_start=1069
   _globals['_GETPAYMENTREQUEST']._serialized_end=1108
-  _globals['_LISTPAYMENTSREQUEST']._serialized_start=1110
-  _globals['_LISTPAYMENTSREQUEST']._serialized_end=1149
-  _globals['_LISTPAYMENTSRESPONSE']._serialized_start=1151
-  _globals['_LISTPAYMENTSRESPONSE']._serialized_end=1219
-  _globals['_CLOSEPAYMENTREQUEST']._serialized_start=1221
-  _globals['_CLOSEPAYMENTREQUEST']._serialized_end=1311
-  _globals['_CLOSEPAYMENTRESPONSE']._serialized_start=1314
-  _globals['_CLOSEPAYMENTRESPONSE']._serialized_end=1451
-  _globals['_REFUND']._serialized_start=1454
-  _globals['_REFUND']._serialized_end=1878
-  _globals['_REFUNDREQUEST']._serialized_start=1880
-  _globals['_REFUNDREQUEST']._serialized_end=1997
-  _globals['_GETREFUNDREQUEST']._serialized_start=1999
-  _globals['_GETREFUNDREQUEST']._serialized_end=2036
-  _globals['_LISTREFUNDSREQUEST']._serialized_start=2038
-  _globals['_LISTREFUNDSREQUEST']._serialized_end=2096
-  _globals['_LISTREFUNDSRESPONSE']._serialized_start=2098
-  _globals['_LISTREFUNDSRESPONSE']._serialized_end=2163
-  _globals['_CHANNELHEALTH']._serialized_start=2166
-  _globals['_CHANNELHEALTH']._serialized_end=2354
-  _globals['_SETCHANNELHEALTHREQUEST']._serialized_start=2356
-  _globals['_SETCHANNELHEALTHREQUEST']._serialized_end=2447
-  _globals['_LISTCHANNELHEALTHREQUEST']._serialized_start=2449
-  _globals['_LISTCHANNELHEALTHREQUEST']._serialized_end=2475
-  _globals['_LISTCHANNELHEALTHRESPONSE']._serialized_start=2477
-  _globals['_LISTCHANNELHEALTHRESPONSE']._serialized_end=2556
-  _globals['_PAYMENTSERVICE']._serialized_start=3113
-  _globals['_PAYMENTSERVICE']._serialized_end=3948
+  _globals['_SYNCPAYMENTREQUEST']._serialized_start=1110
+  _globals['_SYNCPAYMENTREQUEST']._serialized_end=1150
+  _globals['_LISTPAYMENTSREQUEST']._serialized_start=1152
+  _globals['_LISTPAYMENTSREQUEST']._serialized_end=1191
+  _globals['_LISTPAYMENTSRESPONSE']._serialized_start=1193
+  _globals['_LISTPAYMENTSRESPONSE']._serialized_end=1261
+  _globals['_CLOSEPAYMENTREQUEST']._serialized_start=1263
+  _globals['_CLOSEPAYMENTREQUEST']._serialized_end=1353
+  _globals['_CLOSEPAYMENTRESPONSE']._serialized_start=1356
+  _globals['_CLOSEPAYMENTRESPONSE']._serialized_end=1493
+  _globals['_REFUND']._serialized_start=1496
+  _globals['_REFUND']._serialized_end=1920
+  _globals['_REFUNDREQUEST']._serialized_start=1922
+  _globals['_REFUNDREQUEST']._serialized_end=2039
+  _globals['_GETREFUNDREQUEST']._serialized_start=2041
+  _globals['_GETREFUNDREQUEST']._serialized_end=2078
+  _globals['_LISTREFUNDSREQUEST']._serialized_start=2080
+  _globals['_LISTREFUNDSREQUEST']._serialized_end=2138
+  _globals['_LISTREFUNDSRESPONSE']._serialized_start=2140
+  _globals['_LISTREFUNDSRESPONSE']._serialized_end=2205
+  _globals['_CHANNELHEALTH']._serialized_start=2208
+  _globals['_CHANNELHEALTH']._serialized_end=2396
+  _globals['_SETCHANNELHEALTHREQUEST']._serialized_start=2398
+  _globals['_SETCHANNELHEALTHREQUEST']._serialized_end=2489
+  _globals['_LISTCHANNELHEALTHREQUEST']._serialized_start=2491
+  _globals['_LISTCHANNELHEALTHREQUEST']._serialized_end=2517
+  _globals['_LISTCHANNELHEALTHRESPONSE']._serialized_start=2519
+  _globals['_LISTCHANNELHEALTHRESPONSE']._serialized_end=2598
+  _globals['_PAYMENTSERVICE']._serialized_start=3155
+  _globals['_PAYMENTSERVICE']._serialized_end=4072
 # @@protoc_insertion_point(module_scope)

@@ -277,6 +277,25 @@ class GetPaymentRequest(_message.Message):
 Global___GetPaymentRequest: _TypeAlias = GetPaymentRequest  # noqa: Y015
 
 @_typing.final
+class SyncPaymentRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    PAYMENT_ID_FIELD_NUMBER: _builtins.int
+    payment_id: _builtins.str
+    def __init__(
+        self,
+        *,
+        payment_id: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["payment_id", b"payment_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___SyncPaymentRequest: _TypeAlias = SyncPaymentRequest  # noqa: Y015
+
+@_typing.final
 class ListPaymentsRequest(_message.Message):
     DESCRIPTOR: _descriptor.Descriptor
 

@@ -86,6 +86,11 @@ class PaymentServiceStub:
                 request_serializer=paykit_dot_payment_dot_v1_dot_payment__pb2.ListChannelHealthRequest.SerializeToString,
                 response_deserializer=paykit_dot_payment_dot_v1_dot_payment__pb2.ListChannelHealthResponse.FromString,
                 _registered_method=True)
+        self.SyncPayment = channel.unary_unary(
+                '/paykit.payment.v1.PaymentService/SyncPayment',
+                request_serializer=paykit_dot_payment_dot_v1_dot_payment__pb2.SyncPaymentRequest.SerializeToString,
+                response_deserializer=paykit_dot_payment_dot_v1_dot_payment__pb2.Payment.FromString,
+                _registered_method=True)
 
 
 class PaymentServiceServicer:
@@ -155,6 +160,17 @@ class PaymentServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def SyncPayment(self, request, context):
+        """Ask the channel about an open (PROCESSING or UNKNOWN) payment now, as order-loss
+        prevention does on its schedule, apply the answer, and return the payment
+        (reconciliation calls it for a statement line whose payment we did not see
+        succeed). A payment already settled either way is returned as it is.
+        Safe to repeat: the channel's answer is applied idempotently.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_PaymentServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -202,6 +218,11 @@ def add_PaymentServiceServicer_to_server(servicer, server):
                     servicer.ListChannelHealth,
                     request_deserializer=paykit_dot_payment_dot_v1_dot_payment__pb2.ListChannelHealthRequest.FromString,
                     response_serializer=paykit_dot_payment_dot_v1_dot_payment__pb2.ListChannelHealthResponse.SerializeToString,
+            ),
+            'SyncPayment': grpc.unary_unary_rpc_method_handler(
+                    servicer.SyncPayment,
+                    request_deserializer=paykit_dot_payment_dot_v1_dot_payment__pb2.SyncPaymentRequest.FromString,
+                    response_serializer=paykit_dot_payment_dot_v1_dot_payment__pb2.Payment.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -454,6 +475,33 @@ class PaymentService:
             '/paykit.payment.v1.PaymentService/ListChannelHealth',
             paykit_dot_payment_dot_v1_dot_payment__pb2.ListChannelHealthRequest.SerializeToString,
             paykit_dot_payment_dot_v1_dot_payment__pb2.ListChannelHealthResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def SyncPayment(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/paykit.payment.v1.PaymentService/SyncPayment',
+            paykit_dot_payment_dot_v1_dot_payment__pb2.SyncPaymentRequest.SerializeToString,
+            paykit_dot_payment_dot_v1_dot_payment__pb2.Payment.FromString,
             options,
             channel_credentials,
             insecure,

@@ -200,7 +200,12 @@ class AlipayProtocol(Protocol):
     def statement(self, merchant: MerchantAccount, day: date) -> bytes:
         app = self._app_of_account[merchant.merchant_id]
         lines = statement.bill_lines(merchant, NAME, day)
-        return statement.trade_bill(app.seller_id, day, lines, datetime.now(UTC))
+        # The export time follows from the lines (the last one completed, or the day's start),
+        # not the clock: the same lines always give the same bytes, so downloading a day's
+        # bill twice gives one statement, not two that differ only in their 导出时间.
+        start = datetime.combine(day, datetime.min.time(), wire.SHANGHAI)
+        exported_at = max([start, *(line.finished_at for line in lines)])
+        return statement.trade_bill(app.seller_id, day, lines, exported_at)
 
     # -- notifications -----------------------------------------------------------------
     def _app_of(self, trade: Trade) -> App:

@@ -1,0 +1,3 @@
+from paykit.db.migrations import run_env_online
+
+run_env_online()

@@ -1,0 +1,155 @@
+"""The reconciliation database's tables, as SQLAlchemy Core (the migrations own the DDL)."""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql
+
+metadata = sa.MetaData()
+_TS = sa.DateTime(timezone=True)
+
+internal_records = sa.Table(
+    "internal_records",
+    metadata,
+    sa.Column("record_id", sa.BigInteger, primary_key=True, autoincrement=True),
+    sa.Column("channel", sa.Text, nullable=False),
+    sa.Column("business_day", sa.Date, nullable=False),
+    sa.Column("kind", sa.Text, nullable=False),
+    sa.Column("our_id", sa.Text, nullable=False),
+    sa.Column("reference", sa.Text, nullable=False),
+    sa.Column("channel_txn_id", sa.Text),
+    sa.Column("amount_minor", sa.BigInteger, nullable=False),
+    sa.Column("currency", sa.Text, nullable=False),
+    sa.Column("fee_minor", sa.BigInteger),
+    sa.Column("status", sa.Text, nullable=False),
+    sa.Column("occurred_at", _TS, nullable=False),
+    sa.Column("batch_key", sa.Text),
+    sa.Column("merchant_id", sa.Text, nullable=False),
+    sa.Column("order_id", sa.Text, nullable=False),
+    sa.Column("source_event_id", sa.Text, nullable=False),
+    sa.Column("source_event_type", sa.Text, nullable=False),
+    sa.Column("attributes", postgresql.JSONB, nullable=False),
+    sa.Column("captured_at", _TS, nullable=False),
+    sa.Column("updated_at", _TS, nullable=False),
+    sa.UniqueConstraint("kind", "our_id", name="internal_records_kind_our_id"),
+)
+
+statement_files = sa.Table(
+    "statement_files",
+    metadata,
+    sa.Column("file_id", sa.Text, primary_key=True),
+    sa.Column("channel", sa.Text, nullable=False),
+    sa.Column("business_day", sa.Date, nullable=False),
+    sa.Column("format", sa.Text, nullable=False),
+    sa.Column("filename", sa.Text, nullable=False),
+    sa.Column("sha256", sa.Text, nullable=False),
+    sa.Column("account", sa.Text, nullable=False),
+    sa.Column("line_count", sa.Integer, nullable=False),
+    sa.Column("imported_at", _TS, nullable=False),
+    sa.Column("replaced_at", _TS),
+    sa.Column("replaced_by", sa.Text),
+    sa.Column("replace_reason", sa.Text),
+)
+
+statement_lines = sa.Table(
+    "statement_lines",
+    metadata,
+    sa.Column("file_id", sa.Text, primary_key=True),
+    sa.Column("line_no", sa.BigInteger, primary_key=True),
+    sa.Column("channel", sa.Text, nullable=False),
+    sa.Column("business_day", sa.Date, nullable=False),
+    sa.Column("kind", sa.Text, nullable=False),
+    sa.Column("channel_txn_id", sa.Text),
+    sa.Column("our_id", sa.Text),
+    sa.Column("reference", sa.Text),
+    sa.Column("batch_id", sa.Text),
+    sa.Column("amount_minor", sa.BigInteger, nullable=False),
+    sa.Column("currency", sa.Text, nullable=False),
+    sa.Column("fee_minor", sa.BigInteger),
+    sa.Column("status", sa.Text, nullable=False),
+    sa.Column("occurred_at", _TS, nullable=False),
+)
+
+recon_runs = sa.Table(
+    "recon_runs",
+    metadata,
+    sa.Column("run_id", sa.Text, primary_key=True),
+    sa.Column("channel", sa.Text, nullable=False),
+    sa.Column("business_day", sa.Date, nullable=False),
+    sa.Column("status", sa.Text, nullable=False),
+    sa.Column("statement_file_id", sa.Text),
+    sa.Column("started_at", _TS, nullable=False),
+    sa.Column("finished_at", _TS),
+    sa.Column("counts", postgresql.JSONB, nullable=False),
+    sa.Column("error", sa.Text),
+)
+
+discrepancies = sa.Table(
+    "discrepancies",
+    metadata,
+    sa.Column("discrepancy_id", sa.Text, primary_key=True),
+    sa.Column("run_id", sa.Text, nullable=False),
+    sa.Column("channel", sa.Text, nullable=False),
+    sa.Column("business_day", sa.Date, nullable=False),
+    sa.Column("type", sa.Text, nullable=False),
+    sa.Column("side", sa.Text, nullable=False),
+    sa.Column("kind", sa.Text, nullable=False),
+    sa.Column("our_id", sa.Text),
+    sa.Column("channel_txn_id", sa.Text),
+    sa.Column("internal_record_ids", postgresql.ARRAY(sa.BigInteger), nullable=False),
+    sa.Column("statement_file_id", sa.Text),
+    sa.Column("statement_line_nos", postgresql.ARRAY(sa.BigInteger), nullable=False),
+    sa.Column("currency", sa.Text, nullable=False),
+    sa.Column("internal_amount_minor", sa.BigInteger),
+    sa.Column("channel_amount_minor", sa.BigInteger),
+    sa.Column("internal_fee_minor", sa.BigInteger),
+    sa.Column("channel_fee_minor", sa.BigInteger),
+    sa.Column("status", sa.Text, nullable=False),
+    sa.Column("resolution", sa.Text),
+    sa.Column("actor", sa.Text),
+    sa.Column("reason", sa.Text),
+    sa.Column("created_at", _TS, nullable=False),
+    sa.Column("updated_at", _TS, nullable=False),
+    sa.Column("resolved_at", _TS),
+    sa.Column("fingerprint", sa.Text),
+)
+
+discrepancy_audit = sa.Table(
+    "discrepancy_audit",
+    metadata,
+    sa.Column("audit_id", sa.BigInteger, primary_key=True, autoincrement=True),
+    sa.Column("discrepancy_id", sa.Text, nullable=False),
+    sa.Column("at", _TS, nullable=False),
+    sa.Column("action", sa.Text, nullable=False),
+    sa.Column("from_status", sa.Text),
+    sa.Column("to_status", sa.Text, nullable=False),
+    sa.Column("resolution", sa.Text),
+    sa.Column("actor", sa.Text, nullable=False),
+    sa.Column("reason", sa.Text, nullable=False),
+    sa.Column("idempotency_key", sa.Text),
+)
+
+suspense_items = sa.Table(
+    "suspense_items",
+    metadata,
+    sa.Column("item_id", sa.BigInteger, primary_key=True, autoincrement=True),
+    sa.Column("side", sa.Text, nullable=False),
+    sa.Column("channel", sa.Text, nullable=False),
+    sa.Column("kind", sa.Text, nullable=False),
+    sa.Column("our_id", sa.Text),
+    sa.Column("channel_txn_id", sa.Text),
+    sa.Column("internal_record_id", sa.BigInteger),
+    sa.Column("statement_file_id", sa.Text),
+    sa.Column("statement_line_no", sa.BigInteger),
+    sa.Column("amount_minor", sa.BigInteger, nullable=False),
+    sa.Column("currency", sa.Text, nullable=False),
+    sa.Column("first_seen_day", sa.Date, nullable=False),
+    sa.Column("last_run_day", sa.Date, nullable=False),
+    sa.Column("attempts", sa.Integer, nullable=False),
+    sa.Column("status", sa.Text, nullable=False),
+    sa.Column("first_run_id", sa.Text, nullable=False),
+    sa.Column("closed_run_id", sa.Text),
+    sa.Column("discrepancy_id", sa.Text),
+    sa.Column("created_at", _TS, nullable=False),
+    sa.Column("updated_at", _TS, nullable=False),
+)
