@@ -60,7 +60,8 @@ def demo(count: int, concurrency: int) -> int:
     suite = Suite(run_dir())
     started = time.monotonic()
     try:
-        suite.start()
+        # Fresh databases: what the demo prints (balances, entries) is this run's alone.
+        suite.start(fresh_databases=True)
         print(
             f"suite up in {time.monotonic() - started:.1f}s "
             f"(postgres, kafka {suite.kafka_bootstrap}, {len(suite.services)} services)"
