@@ -131,130 +131,56 @@ step_sync() {
     fi
 }
 
-# helm, built from source with the Go toolchain into a repo-local directory
-# (no system-wide install, no download of release tarballs). Only the copy in
-# $TOOLS_BIN counts: `make helm-check` uses that one, whatever is on PATH.
-step_helm() {
-    local helm="$TOOLS_BIN/helm" built
+# Go tools the tests use, each built from source with the Go toolchain into a repo-local
+# directory (no system-wide install, no release tarball). Only the copies in $TOOLS_BIN
+# count: the tests use those, whatever is on PATH. A binary's module version (go version -m)
+# says exactly what was built; a go-installed tool's own --version often does not.
+#   go_tool NAME MODULE PACKAGE VERSION VERSION_FLAG
+go_tool() {
+    local name="$1" module="$2" package="$3" version="$4" version_flag="$5"
+    local binary="$TOOLS_BIN/$name" built
     if ! have go && [ -x /usr/local/go/bin/go ]; then
         PATH="/usr/local/go/bin:$PATH"
     fi
-    if [ -x "$helm" ] && "$helm" version --short >/dev/null 2>&1; then
-        # `helm version` of a go-installed helm says only "v3.22"; the module version is exact.
-        built="$(have go && go version -m "$helm" 2>/dev/null | awk '$1 == "mod" && $2 == "helm.sh/helm/v3" {print $3}')" || true
-        if [ -z "$built" ] || [ "$built" = "$HELM_VERSION" ]; then
-            log "helm: present (${built:-$("$helm" version --short)} in .run/tools/bin)"
+    if [ -x "$binary" ] && "$binary" "$version_flag" >/dev/null 2>&1; then
+        built="$(have go && go version -m "$binary" 2>/dev/null | awk -v m="$module" '$1 == "mod" && $2 == m {print $3}')" || true
+        if [ -z "$built" ] || [ "$built" = "$version" ]; then
+            log "$name: present (${built:-unknown version} in .run/tools/bin)"
             return
         fi
-        log "helm: .run/tools/bin has $built, want $HELM_VERSION"
+        log "$name: .run/tools/bin has $built, want $version"
     fi
-    have go || die "go not found (needed to build helm); install Go >= 1.24 or put it on PATH"
+    have go || die "go not found (needed to build $name); install Go >= 1.24 or put it on PATH"
     mkdir -p "$TOOLS_BIN"
-    log "go install helm.sh/helm/v3/cmd/helm@$HELM_VERSION ($(go version | cut -d' ' -f3); takes a few minutes)"
-    GOBIN="$TOOLS_BIN" CGO_ENABLED=0 go install "helm.sh/helm/v3/cmd/helm@$HELM_VERSION" \
-        || die "go install helm@$HELM_VERSION failed"
-    "$helm" version --short >/dev/null 2>&1 || die "helm built but not runnable: $helm"
-    log "helm: installed ($HELM_VERSION in .run/tools/bin)"
+    log "go install $package@$version ($(go version | cut -d' ' -f3); a few minutes on a cold build cache)"
+    GOBIN="$TOOLS_BIN" CGO_ENABLED=0 go install "$package@$version" || die "go install $package@$version failed"
+    "$binary" "$version_flag" >/dev/null 2>&1 || die "$name built but not runnable: $binary"
+    log "$name: installed ($version in .run/tools/bin)"
 }
 
-# promtool (checks and unit-tests the Prometheus alert rules), built like helm.
+# helm: helm lint / template of charts/ (tests/deploy/test_helm.py).
+step_helm() { go_tool helm helm.sh/helm/v3 helm.sh/helm/v3/cmd/helm "$HELM_VERSION" version; }
+# promtool: checks and unit-tests the Prometheus alert rules (tests/deploy/test_alerts.py).
 step_promtool() {
-    local promtool="$TOOLS_BIN/promtool" built
-    if ! have go && [ -x /usr/local/go/bin/go ]; then
-        PATH="/usr/local/go/bin:$PATH"
-    fi
-    if [ -x "$promtool" ] && "$promtool" --version >/dev/null 2>&1; then
-        # A go-installed promtool reports no release version; the module version is exact.
-        built="$(have go && go version -m "$promtool" 2>/dev/null | awk '$1 == "mod" && $2 == "github.com/prometheus/prometheus" {print $3}')" || true
-        if [ -z "$built" ] || [ "$built" = "$PROMTOOL_VERSION" ]; then
-            log "promtool: present (${built:-unknown version} in .run/tools/bin)"
-            return
-        fi
-        log "promtool: .run/tools/bin has $built, want $PROMTOOL_VERSION"
-    fi
-    have go || die "go not found (needed to build promtool); install Go >= 1.24 or put it on PATH"
-    mkdir -p "$TOOLS_BIN"
-    log "go install github.com/prometheus/prometheus/cmd/promtool@$PROMTOOL_VERSION ($(go version | cut -d' ' -f3); takes a few minutes)"
-    GOBIN="$TOOLS_BIN" CGO_ENABLED=0 go install "github.com/prometheus/prometheus/cmd/promtool@$PROMTOOL_VERSION" \
-        || die "go install promtool@$PROMTOOL_VERSION failed"
-    "$promtool" --version >/dev/null 2>&1 || die "promtool built but not runnable: $promtool"
-    log "promtool: installed ($PROMTOOL_VERSION in .run/tools/bin)"
+    go_tool promtool github.com/prometheus/prometheus github.com/prometheus/prometheus/cmd/promtool \
+        "$PROMTOOL_VERSION" --version
 }
-
-# buf (protobuf breaking-change check against protos/baseline), built like helm.
-step_buf() {
-    local buf="$TOOLS_BIN/buf" built
-    if ! have go && [ -x /usr/local/go/bin/go ]; then
-        PATH="/usr/local/go/bin:$PATH"
-    fi
-    if [ -x "$buf" ] && "$buf" --version >/dev/null 2>&1; then
-        # `buf --version` says "1.75.0"; the module version of the binary is exact either way.
-        built="$(have go && go version -m "$buf" 2>/dev/null | awk '$1 == "mod" && $2 == "github.com/bufbuild/buf" {print $3}')" || true
-        if [ -z "$built" ] || [ "$built" = "$BUF_VERSION" ]; then
-            log "buf: present (${built:-v$("$buf" --version)} in .run/tools/bin)"
-            return
-        fi
-        log "buf: .run/tools/bin has $built, want $BUF_VERSION"
-    fi
-    have go || die "go not found (needed to build buf); install Go >= 1.24 or put it on PATH"
-    mkdir -p "$TOOLS_BIN"
-    log "go install github.com/bufbuild/buf/cmd/buf@$BUF_VERSION ($(go version | cut -d' ' -f3); takes a few minutes)"
-    GOBIN="$TOOLS_BIN" CGO_ENABLED=0 go install "github.com/bufbuild/buf/cmd/buf@$BUF_VERSION" \
-        || die "go install buf@$BUF_VERSION failed"
-    "$buf" --version >/dev/null 2>&1 || die "buf built but not runnable: $buf"
-    log "buf: installed ($BUF_VERSION in .run/tools/bin)"
-}
-
-# stripe-mock (Stripe's API mock, for the card connector's tests), built like helm.
+# buf: the protobuf breaking-change check (tests/contracts/test_breaking_changes.py).
+step_buf() { go_tool buf github.com/bufbuild/buf github.com/bufbuild/buf/cmd/buf "$BUF_VERSION" --version; }
+# stripe-mock: Stripe's API mock for the card connector (test_card_stripe_mock.py).
 step_stripe_mock() {
-    local stripe_mock="$TOOLS_BIN/stripe-mock" built
-    if ! have go && [ -x /usr/local/go/bin/go ]; then
-        PATH="/usr/local/go/bin:$PATH"
-    fi
-    if [ -x "$stripe_mock" ] && "$stripe_mock" -version >/dev/null 2>&1; then
-        # A go-installed stripe-mock reports version "master"; the module version is exact.
-        built="$(have go && go version -m "$stripe_mock" 2>/dev/null | awk '$1 == "mod" && $2 == "github.com/stripe/stripe-mock" {print $3}')" || true
-        if [ -z "$built" ] || [ "$built" = "$STRIPE_MOCK_VERSION" ]; then
-            log "stripe-mock: present (${built:-unknown version} in .run/tools/bin)"
-            return
-        fi
-        log "stripe-mock: .run/tools/bin has $built, want $STRIPE_MOCK_VERSION"
-    fi
-    have go || die "go not found (needed to build stripe-mock); install Go >= 1.22 or put it on PATH"
-    mkdir -p "$TOOLS_BIN"
-    log "go install github.com/stripe/stripe-mock@$STRIPE_MOCK_VERSION ($(go version | cut -d' ' -f3))"
-    GOBIN="$TOOLS_BIN" CGO_ENABLED=0 go install "github.com/stripe/stripe-mock@$STRIPE_MOCK_VERSION" \
-        || die "go install stripe-mock@$STRIPE_MOCK_VERSION failed"
-    "$stripe_mock" -version >/dev/null 2>&1 || die "stripe-mock built but not runnable: $stripe_mock"
-    log "stripe-mock: installed ($STRIPE_MOCK_VERSION in .run/tools/bin)"
+    go_tool stripe-mock github.com/stripe/stripe-mock github.com/stripe/stripe-mock "$STRIPE_MOCK_VERSION" -version
 }
 
 log "repo: $REPO_ROOT"
-if [ "${1:-}" = helm ]; then
-    # `install-deps.sh helm`: only the helm step (tests/deploy/test_helm.py uses it).
-    step_helm
-    log "done"
-    exit 0
-fi
-if [ "${1:-}" = promtool ]; then
-    # `install-deps.sh promtool`: only the promtool step (tests/deploy/test_alerts.py uses it).
-    step_promtool
-    log "done"
-    exit 0
-fi
-if [ "${1:-}" = buf ]; then
-    # `install-deps.sh buf`: only the buf step (tests/contracts/test_breaking_changes.py uses it).
-    step_buf
-    log "done"
-    exit 0
-fi
-if [ "${1:-}" = stripe-mock ]; then
-    # `install-deps.sh stripe-mock`: only the stripe-mock step
-    # (services/channel_gateway/tests/integration/test_card_stripe_mock.py uses it).
-    step_stripe_mock
-    log "done"
-    exit 0
-fi
+case "${1:-}" in
+    # `install-deps.sh <tool>`: only that tool's step (the tests that need it call this).
+    helm | promtool | buf | stripe-mock)
+        "step_${1//-/_}"
+        log "done"
+        exit 0
+        ;;
+esac
 step_postgres
 step_uv
 step_kafka_jars
