@@ -43,7 +43,20 @@ def _deliveries(sent: int, acked: int) -> dict[str, int]:
     return {"notifications_sent": sent, "notifications_acked": acked}
 
 
-def admin_refund_view(refund: Refund) -> dict[str, Any]:
+def trade_fields(trade: Trade) -> dict[str, Any]:
+    """A trade as simpay shows it (protocols/simpay/views.py answers with exactly this)."""
+    return {
+        "result": trade.status.value,
+        "trade_no": trade.trade_no,
+        "out_trade_no": trade.out_trade_no,
+        **amount_fields(trade.amount),
+        "qr_code": qr_code(trade),
+        "paid_at": iso_time(trade.paid_at),
+    }
+
+
+def refund_fields(refund: Refund) -> dict[str, Any]:
+    """A refund as simpay shows it."""
     view: dict[str, Any] = {
         "result": refund.status.value,
         "refund_no": refund.refund_no,
@@ -54,8 +67,28 @@ def admin_refund_view(refund: Refund) -> dict[str, Any]:
     }
     if refund.code is not None:
         view["code"] = refund.code
+    return view
+
+
+def payout_fields(payout: Payout) -> dict[str, Any]:
+    """A payout as simpay shows it."""
+    view: dict[str, Any] = {
+        "result": payout.status.value,
+        "payout_no": payout.payout_no,
+        "out_payout_no": payout.out_payout_no,
+        "merchant_ref": payout.merchant_ref,
+        **amount_fields(payout.amount),
+        "paid_at": iso_time(payout.paid_at),
+    }
+    if payout.code is not None:
+        view["code"] = payout.code
+        view["message"] = payout.message
+    return view
+
+
+def admin_refund_view(refund: Refund) -> dict[str, Any]:
     return {
-        **view,
+        **refund_fields(refund),
         "protocol": refund.protocol,
         "status": refund.status.value,
         "reason": refund.reason,
@@ -66,12 +99,7 @@ def admin_refund_view(refund: Refund) -> dict[str, Any]:
 def admin_trade_view(merchant: MerchantAccount, trade: Trade) -> dict[str, Any]:
     return {
         "merchant": merchant.merchant_id,
-        "result": trade.status.value,
-        "trade_no": trade.trade_no,
-        "out_trade_no": trade.out_trade_no,
-        **amount_fields(trade.amount),
-        "qr_code": qr_code(trade),
-        "paid_at": iso_time(trade.paid_at),
+        **trade_fields(trade),
         "protocol": trade.protocol,
         "status": trade.status.value,
         "subject": trade.subject,
@@ -84,20 +112,9 @@ def admin_trade_view(merchant: MerchantAccount, trade: Trade) -> dict[str, Any]:
 
 
 def admin_payout_view(merchant: MerchantAccount, payout: Payout) -> dict[str, Any]:
-    view: dict[str, Any] = {
-        "merchant": merchant.merchant_id,
-        "result": payout.status.value,
-        "payout_no": payout.payout_no,
-        "out_payout_no": payout.out_payout_no,
-        "merchant_ref": payout.merchant_ref,
-        **amount_fields(payout.amount),
-        "paid_at": iso_time(payout.paid_at),
-    }
-    if payout.code is not None:
-        view["code"] = payout.code
-        view["message"] = payout.message
     return {
-        **view,
+        "merchant": merchant.merchant_id,
+        **payout_fields(payout),
         "protocol": payout.protocol,
         "status": payout.status.value,
         "created_at": iso_time(payout.created_at),

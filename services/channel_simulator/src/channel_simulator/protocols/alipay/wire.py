@@ -135,7 +135,7 @@ def amount_text(money: Money) -> str:
 def parse_amount(value: object, name: str) -> Money:
     """Yuan with at most two decimals, 0.01 to 100000000.00; Failure(ACQ.INVALID_PARAMETER)."""
     if not isinstance(value, str):
-        raise invalid(f"{name} must be a string of yuan, e.g. \"19.99\"")
+        raise invalid(f'{name} must be a string of yuan, e.g. "19.99"')
     try:
         money = Money.parse(value, CURRENCY, allow_zero=False)
     except (AmountError, CurrencyError) as exc:

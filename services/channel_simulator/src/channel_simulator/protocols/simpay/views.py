@@ -6,7 +6,7 @@ from typing import Any
 
 from channel_simulator.accounts import Payout, Refund, Trade
 from channel_simulator.operations import DECLINE_CODE, DECLINE_MESSAGE
-from channel_simulator.views import amount_fields, iso_time, qr_code
+from channel_simulator.views import amount_fields, iso_time, payout_fields, refund_fields, trade_fields
 
 DECLINED: dict[str, Any] = {"result": "DECLINED", "code": DECLINE_CODE, "message": DECLINE_MESSAGE}
 NOT_FOUND: dict[str, Any] = {"result": "NOT_FOUND"}
@@ -14,28 +14,11 @@ CLOSED: dict[str, Any] = {"result": "CLOSED"}
 
 
 def charge_view(trade: Trade) -> dict[str, Any]:
-    return {
-        "result": trade.status.value,
-        "trade_no": trade.trade_no,
-        "out_trade_no": trade.out_trade_no,
-        **amount_fields(trade.amount),
-        "qr_code": qr_code(trade),
-        "paid_at": iso_time(trade.paid_at),
-    }
+    return trade_fields(trade)
 
 
 def refund_view(refund: Refund) -> dict[str, Any]:
-    view: dict[str, Any] = {
-        "result": refund.status.value,
-        "refund_no": refund.refund_no,
-        "out_refund_no": refund.out_refund_no,
-        "out_trade_no": refund.out_trade_no,
-        **amount_fields(refund.amount),
-        "refunded_at": iso_time(refund.refunded_at),
-    }
-    if refund.code is not None:
-        view["code"] = refund.code
-    return view
+    return refund_fields(refund)
 
 
 def refund_failed(code: str, message: str) -> dict[str, Any]:
@@ -43,18 +26,7 @@ def refund_failed(code: str, message: str) -> dict[str, Any]:
 
 
 def payout_view(payout: Payout) -> dict[str, Any]:
-    view: dict[str, Any] = {
-        "result": payout.status.value,
-        "payout_no": payout.payout_no,
-        "out_payout_no": payout.out_payout_no,
-        "merchant_ref": payout.merchant_ref,
-        **amount_fields(payout.amount),
-        "paid_at": iso_time(payout.paid_at),
-    }
-    if payout.code is not None:
-        view["code"] = payout.code
-        view["message"] = payout.message
-    return view
+    return payout_fields(payout)
 
 
 def payment_notification(trade: Trade) -> dict[str, Any]:
